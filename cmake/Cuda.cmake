@@ -1,0 +1,22 @@
+# CUDA is optional: sources build when nvcc is found and GRPO_CUDA is ON.
+# At run time the program still chooses CPU paths when no device is present.
+set(GRPO_HAVE_CUDA OFF)
+if(GRPO_CUDA)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      # sm_90a: Hopper with wgmma/TMA; sm_80: Ampere fallback.
+      set(CMAKE_CUDA_ARCHITECTURES "80;90a")
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 17)
+    find_package(CUDAToolkit REQUIRED)
+    set(GRPO_HAVE_CUDA ON)
+    message(STATUS "grpo: CUDA kernels ON (${CMAKE_CUDA_COMPILER_VERSION}, archs ${CMAKE_CUDA_ARCHITECTURES})")
+  else()
+    message(STATUS "grpo: nvcc not found, CUDA kernels OFF")
+  endif()
+else()
+  message(STATUS "grpo: CUDA kernels OFF (GRPO_CUDA=OFF)")
+endif()

@@ -71,3 +71,20 @@ TEST(AtomicFile, ReadMissingFileNamesIt) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/grpo/file.json"), std::string::npos);
   }
 }
+
+#include "support/small_disk.h"
+
+TEST(AtomicFile, FullDiskKeepsTheOldFileAndNamesThePath) {
+  grpo::testing::SmallDisk disk("atomic");
+  if (!disk.mounted()) GTEST_SKIP() << "needs root to mount a 64 KiB tmpfs";
+  std::string path = disk.path() + "/state.json";
+  grpo::write_file_atomic(path, "old");
+  try {
+    grpo::write_file_atomic(path, std::string(1 << 20, 'x'));  // 1 MiB on a 64 KiB disk
+    FAIL() << "expected ENOSPC";
+  } catch (const grpo::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(grpo::read_file(path), "old");
+  EXPECT_EQ(count_entries(disk.path()), 1u) << "the temporary file must be removed";
+}

@@ -1,0 +1,173 @@
+#include "actor/trajectory_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/atomic_file.h"
+
+namespace grpo::actor {
+namespace {
+
+constexpr uint32_t kMaxRecordBytes = 1u << 30;
+
+void put_u32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint32_t get_u32(const unsigned char* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24); }
+
+bool read_exact(int fd, uint64_t offset, void* buffer, size_t size) {
+  auto* p = static_cast<char*>(buffer);
+  while (size > 0) {
+    ssize_t n = ::pread(fd, p, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    offset += static_cast<uint64_t>(n);
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+Frames payload_to_frames(const std::string& payload) {
+  Frames frames;
+  size_t i = 0;
+  while (i < payload.size()) {
+    if (payload.size() - i < 4) throw DecodeError("frame length cut short");
+    uint32_t len = get_u32(reinterpret_cast<const unsigned char*>(payload.data() + i));
+    i += 4;
+    if (len > payload.size() - i) throw DecodeError("frame longer than its record");
+    frames.emplace_back(payload.substr(i, len));
+    i += len;
+  }
+  return frames;
+}
+
+}  // namespace
+
+uint32_t crc32(const void* data, size_t size) {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t c = 0xFFFFFFFFu;
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+TrajectoryLog::TrajectoryLog(const std::string& run_dir)
+    : path_(run_dir + "/trajectories.wal"), cursor_path_(run_dir + "/trajectories.cursor") {
+  std::error_code ec;
+  std::filesystem::create_directories(run_dir, ec);
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw file_error(path_, "", std::string("cannot open the trajectory log: ") + std::strerror(errno));
+  struct stat st {};
+  ::fstat(fd_, &st);
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  // Scan records; stop at the first that is cut short or fails its CRC (a torn write).
+  uint64_t offset = 0;
+  std::string payload;
+  while (offset + 8 <= file_size) {
+    unsigned char head[8];
+    if (!read_exact(fd_, offset, head, 8)) break;
+    const uint32_t len = get_u32(head), crc = get_u32(head + 4);
+    if (len > kMaxRecordBytes || offset + 8 + len > file_size) break;
+    payload.resize(len);
+    if (!read_exact(fd_, offset + 8, payload.data(), len) || crc32(payload.data(), len) != crc) break;
+    offsets_.push_back(offset);
+    offset += 8 + len;
+  }
+  end_ = offset;
+  if (end_ < file_size) {
+    truncated_bytes_ = file_size - end_;
+    if (::ftruncate(fd_, static_cast<off_t>(end_)) != 0)
+      throw file_error(path_, "", std::string("cannot truncate a torn record: ") + std::strerror(errno));
+  }
+  if (std::filesystem::exists(cursor_path_)) {
+    std::string text = read_file(cursor_path_);
+    try {
+      consumed_ = std::stoull(text);
+    } catch (const std::exception&) {
+      throw file_error(cursor_path_, "", "expected a record count, found '" + text.substr(0, 40) +
+                                             "' (delete the file to replay the whole log)");
+    }
+    if (consumed_ > offsets_.size()) consumed_ = offsets_.size();
+  }
+}
+
+TrajectoryLog::~TrajectoryLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void TrajectoryLog::append(const ScoredGroup& group) {
+  std::string payload;
+  for (const auto& frame : encode(group)) {
+    put_u32(payload, static_cast<uint32_t>(frame.size()));
+    payload += frame;
+  }
+  if (payload.size() > kMaxRecordBytes) throw file_error(path_, "", "record larger than 1 GiB");
+  std::string record;
+  put_u32(record, static_cast<uint32_t>(payload.size()));
+  put_u32(record, crc32(payload.data(), payload.size()));
+  record += payload;
+  const char* p = record.data();
+  size_t left = record.size();
+  uint64_t offset = end_;
+  auto rollback = [&](const char* what) {
+    std::string message = std::string(what) + ": " + std::strerror(errno);
+    (void)::ftruncate(fd_, static_cast<off_t>(end_));
+    return file_error(path_, "", message + " (the group was not logged; free disk space and resume)");
+  };
+  while (left > 0) {
+    ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw rollback("append failed");
+    p += n;
+    left -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  if (::fdatasync(fd_) != 0) throw rollback("fdatasync failed");
+  offsets_.push_back(end_);
+  end_ = offset;
+}
+
+ScoredGroup TrajectoryLog::read_record(uint64_t index) const {
+  const uint64_t offset = offsets_.at(index);
+  unsigned char head[8];
+  if (!read_exact(fd_, offset, head, 8)) throw file_error(path_, "record " + std::to_string(index), "cannot read");
+  std::string payload(get_u32(head), '\0');
+  if (!read_exact(fd_, offset + 8, payload.data(), payload.size()))
+    throw file_error(path_, "record " + std::to_string(index), "cannot read");
+  try {
+    return std::get<ScoredGroup>(decode(payload_to_frames(payload)));
+  } catch (const std::exception& e) {
+    throw file_error(path_, "record " + std::to_string(index), std::string("not a scored group: ") + e.what());
+  }
+}
+
+std::vector<ScoredGroup> TrajectoryLog::unconsumed() const {
+  std::vector<ScoredGroup> out;
+  for (uint64_t i = consumed_; i < offsets_.size(); ++i) out.push_back(read_record(i));
+  return out;
+}
+
+void TrajectoryLog::mark_consumed(uint64_t count) {
+  GRPO_CHECK(count <= offsets_.size(), "cannot consume records that were never appended");
+  if (count <= consumed_) return;
+  write_file_atomic(cursor_path_, std::to_string(count) + "\n");
+  consumed_ = count;
+}
+
+}  // namespace grpo::actor

@@ -1,0 +1,40 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "learner/metrics_log.h"
+
+using namespace grpo::learner;
+namespace fs = std::filesystem;
+
+TEST(MetricsLog, Crc32cKnownValue) {
+  EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);  // the standard CRC-32C check value
+}
+
+TEST(MetricsLog, WritesJsonLinesAndResumes) {
+  auto dir = (fs::temp_directory_path() / ("grpo_metrics_" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  {
+    MetricsLog log(dir, /*resume=*/false);
+    log.log(1, {{"reward/mean", 0.5}, {"loss", 1.25}});
+    log.log(2, {{"reward/mean", 0.75}, {"kl", std::nan("")}});
+  }
+  {
+    MetricsLog log(dir, /*resume=*/true);
+    log.log(3, {{"reward/mean", 1.0}});
+  }
+  std::ifstream in(dir + "/metrics.jsonl");
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["step"], 1);
+  EXPECT_DOUBLE_EQ(lines[0]["loss"].get<double>(), 1.25);
+  EXPECT_TRUE(lines[1]["kl"].is_null());  // JSON has no NaN
+  EXPECT_EQ(lines[2]["step"], 3);
+  size_t event_files = 0;
+  for (auto& e : fs::directory_iterator(dir + "/tb")) event_files += e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_EQ(event_files, 2u);  // one per (re)start, as TensorBoard expects
+}

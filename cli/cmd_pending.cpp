@@ -2,10 +2,6 @@
 // when it is built; until then `grpo NAME` says so and exits 2, and `--help` shows the plan.
 #include "cli/command.h"
 
-GRPO_COMMAND("train", "run a GRPO recipe (rollouts, rewards, updates)",
-             "usage: grpo train RECIPE_DIR|recipe.json [--resume RUN_DIR] [--processes]\n"
-             "Runs reinforcement learning as the recipe says and writes a run folder.",
-             nullptr, 10);
 GRPO_COMMAND("sft", "supervised fine-tuning on prompt/completion pairs",
              "usage: grpo sft RECIPE_DIR|--data FILE.jsonl --init CKPT --out DIR\n"
              "Trains on completions only (loss masked on the prompt).",
@@ -14,17 +10,9 @@ GRPO_COMMAND("generate", "sample completions from a checkpoint",
              "usage: grpo generate CKPT --prompt TEXT|--prompts FILE.jsonl [-n G] [--temperature T]\n"
              "       [--max-new-tokens N] [--seed S] [--json]",
              nullptr, 30);
-GRPO_COMMAND("logprobs", "per-token log-probabilities of texts under a checkpoint",
-             "usage: grpo logprobs CKPT --input FILE.jsonl [--out FILE.jsonl]\n"
-             "Rows carry `tokens` (ids) or `text`; output rows carry the log-prob of each next token.",
-             nullptr, 40);
 GRPO_COMMAND("eval", "pass@1 / mean@K / pass@K of a checkpoint on a recipe's held-out set",
              "usage: grpo eval CKPT --recipe DIR [--samples K]", nullptr, 50);
-GRPO_COMMAND("reward", "score completions with a Lua reward script (test a script)",
-             "usage: grpo reward SCRIPT.lua --input FILE.jsonl", nullptr, 60);
 GRPO_COMMAND("convert", "convert a checkpoint between FP8 and BF16",
              "usage: grpo convert --to fp8|bf16 IN_DIR OUT_DIR", nullptr, 80);
 GRPO_COMMAND("worker", "run one actor of a multi-process or multi-host run",
              "usage: grpo worker --role rollout|reward|learner --connect ADDRESS", nullptr, 90);
-GRPO_COMMAND("init", "write a randomly initialised checkpoint from a config.json",
-             "usage: grpo init --config CONFIG.json --out DIR [--seed N]", nullptr, 70);

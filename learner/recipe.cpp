@@ -1,0 +1,217 @@
+#include "learner/recipe.h"
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+
+namespace grpo::learner {
+
+using nlohmann::json;
+using T = RecipeKey::Type;
+
+const std::vector<RecipeKey>& recipe_schema() {
+  static const std::vector<RecipeKey> schema = {
+      // model
+      {"model", "init", T::kPath, "", 0, 0, {}, "checkpoint folder to start from (Hugging Face layout); empty: build from model.config"},
+      {"model", "config", T::kPath, "", 0, 0, {}, "config.json for a model built from scratch when model.init is empty"},
+      {"model", "precision", T::kChoice, "fp32", 0, 0, {"fp32", "bf16", "fp8"}, "compute precision of the policy (master weights stay FP32)"},
+      // data
+      {"data", "train", T::kPath, nullptr, 0, 0, {}, "training prompts, JSONL with a `prompt` field plus what the reward reads"},
+      {"data", "eval", T::kPath, "", 0, 0, {}, "held-out prompts for `grpo eval` and eval_every; empty: no evaluation"},
+      {"data", "shuffle", T::kBool, true, 0, 0, {}, "shuffle the training prompts each epoch (seeded by train.seed)"},
+      // reward
+      {"reward", "script", T::kPath, nullptr, 0, 0, {}, "Lua reward script defining reward(sample)"},
+      {"reward", "fallback", T::kNumber, 0.0, -1e9, 1e9, {}, "score given to a sample whose script call failed"},
+      {"reward", "timeout_ms", T::kInteger, 2000, 1, 600000, {}, "wall-clock limit per sample"},
+      {"reward", "memory_mb", T::kInteger, 64, 1, 65536, {}, "memory cap of the Lua state per sample"},
+      {"reward", "workers", T::kInteger, 1, 1, 1024, {}, "reward scoring processes per reward actor"},
+      // rollout
+      {"rollout", "group_size", T::kInteger, 8, 1, 4096, {}, "G: completions sampled per prompt"},
+      {"rollout", "prompts_per_step", T::kInteger, 16, 1, 1 << 20, {}, "prompts per training step (batch = prompts × G)"},
+      {"rollout", "max_new_tokens", T::kInteger, 256, 1, 1 << 20, {}, "generation budget per completion"},
+      {"rollout", "temperature", T::kNumber, 1.0, 0, 100, {}, "sampling temperature; 0 = greedy"},
+      {"rollout", "top_p", T::kNumber, 1.0, 1e-9, 1, {}, "nucleus sampling mass, (0, 1]"},
+      {"rollout", "top_k", T::kInteger, 0, 0, 1 << 30, {}, "keep the k most likely tokens; 0 = off"},
+      {"rollout", "min_p", T::kNumber, 0.0, 0, 0.999999, {}, "drop tokens below min_p × the most likely one; 0 = off"},
+      {"rollout", "stop", T::kStringList, json::array(), 0, 0, {}, "stop strings, checked on decoded text"},
+      {"rollout", "mtp_draft", T::kBool, false, 0, 0, {}, "speculative decoding with the MTP head(s)"},
+      // optim
+      {"optim", "lr", T::kNumber, 1e-5, 0, 1, {}, "peak learning rate (AdamW)"},
+      {"optim", "warmup_steps", T::kInteger, 0, 0, 1 << 30, {}, "linear warm-up from 0 to lr"},
+      {"optim", "schedule", T::kChoice, "constant", 0, 0, {"constant", "cosine"}, "learning-rate schedule after warm-up"},
+      {"optim", "min_lr_ratio", T::kNumber, 0.1, 0, 1, {}, "cosine floor as a fraction of lr"},
+      {"optim", "weight_decay", T::kNumber, 0.0, 0, 10, {}, "AdamW decoupled weight decay"},
+      {"optim", "beta1", T::kNumber, 0.9, 0, 0.999999, {}, "AdamW β1"},
+      {"optim", "beta2", T::kNumber, 0.999, 0, 0.999999999, {}, "AdamW β2"},
+      {"optim", "eps", T::kNumber, 1e-8, 1e-30, 1, {}, "AdamW ε"},
+      {"optim", "grad_clip", T::kNumber, 1.0, 0, 1e9, {}, "global gradient-norm clip; 0 = off"},
+      {"optim", "updates_per_batch", T::kInteger, 1, 1, 1024, {}, "optimizer steps per rollout batch (mini-batches)"},
+      {"optim", "micro_batch_tokens", T::kInteger, 4096, 16, 1 << 30, {}, "tokens per forward/backward (gradient accumulation)"},
+      // train
+      {"train", "steps", T::kInteger, 200, 1, 1 << 30, {}, "training steps (one rollout batch each)"},
+      {"train", "save_every", T::kInteger, 50, 0, 1 << 30, {}, "checkpoint every N steps (and at the end); 0 = end only"},
+      {"train", "keep_last", T::kInteger, 3, 1, 1 << 20, {}, "checkpoints kept in the run folder"},
+      {"train", "eval_every", T::kInteger, 25, 0, 1 << 30, {}, "evaluate on data.eval every N steps; 0 = before and after only"},
+      {"train", "seed", T::kInteger, 1, 0, 1e15, {}, "seed of data order, sampling and initialisation"},
+      {"train", "run_dir", T::kPath, "", 0, 0, {}, "run folder; empty: runs/<recipe name>"},
+      {"train", "ref_refresh_every", T::kInteger, 0, 0, 1 << 30, {}, "copy the policy into the KL reference every N steps; 0 = never"},
+      {"train", "mtp_loss_coef", T::kNumber, 0.0, 0, 100, {}, "weight of the MTP loss so the draft head follows the policy; 0 = off"},
+      // runtime
+      {"runtime", "mode", T::kChoice, "threads", 0, 0, {"threads", "processes"}, "actors as threads of one process, or one process each"},
+      {"runtime", "rollout_workers", T::kInteger, 1, 1, 4096, {}, "rollout actors"},
+      {"runtime", "reward_workers", T::kInteger, 1, 1, 4096, {}, "reward actors"},
+      {"runtime", "max_staleness", T::kInteger, 0, 0, 1024, {}, "accept trajectories up to N weight versions old; 0 = synchronous"},
+      {"runtime", "weight_sync", T::kChoice, "auto", 0, 0, {"auto", "nccl", "zmq", "shm"}, "how new weights reach rollout workers"},
+      {"runtime", "transport", T::kChoice, "inproc", 0, 0, {"inproc", "ipc", "tcp"}, "ZeroMQ transport between actors"},
+  };
+  return schema;
+}
+
+namespace {
+
+std::string type_name(T t) {
+  switch (t) {
+    case T::kNumber: return "number";
+    case T::kInteger: return "integer";
+    case T::kBool: return "true/false";
+    case T::kString: return "string";
+    case T::kPath: return "path";
+    case T::kChoice: return "one of";
+    case T::kStringList: return "list of strings";
+  }
+  return "?";
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+std::string fmt(double x) {
+  std::ostringstream s;
+  s << x;
+  return s.str();
+}
+
+json check_value(const RecipeKey& k, const json& v, const std::string& file, const std::string& dir) {
+  const std::string where = k.section + "." + k.key;
+  auto wrong = [&](const std::string& expected) {
+    return file_error(file, where, "expected " + expected + ", got " + std::string(v.type_name()) + " " + v.dump());
+  };
+  switch (k.type) {
+    case T::kNumber:
+    case T::kInteger: {
+      if (!v.is_number()) throw wrong(type_name(k.type));
+      const double x = v.get<double>();
+      if (k.type == T::kInteger && (std::floor(x) != x)) throw wrong("an integer");
+      if (!(x >= k.min && x <= k.max))
+        throw file_error(file, where, "value " + v.dump() + " out of range [" + fmt(k.min) + ", " + fmt(k.max) + "]");
+      return k.type == T::kInteger ? json(static_cast<long long>(x)) : json(x);
+    }
+    case T::kBool:
+      if (!v.is_boolean()) throw wrong("true or false");
+      return v;
+    case T::kString:
+      if (!v.is_string()) throw wrong("a string");
+      return v;
+    case T::kPath: {
+      if (!v.is_string()) throw wrong("a path (string)");
+      std::string p = v.get<std::string>();
+      if (!p.empty() && p[0] != '/') p = (std::filesystem::path(dir) / p).lexically_normal().string();
+      return p;
+    }
+    case T::kChoice: {
+      if (!v.is_string()) throw wrong("one of " + join(k.choices));
+      const std::string s = v.get<std::string>();
+      for (const auto& c : k.choices)
+        if (c == s) return v;
+      throw file_error(file, where, "'" + s + "' is not allowed (allowed: " + join(k.choices) + ")");
+    }
+    case T::kStringList:
+      if (!v.is_array()) throw wrong("a list of strings");
+      for (const auto& e : v)
+        if (!e.is_string()) throw wrong("a list of strings");
+      return v;
+  }
+  return v;
+}
+
+}  // namespace
+
+Recipe resolve_recipe(const json& raw, const std::string& file) {
+  if (!raw.is_object()) throw file_error(file, "", "a recipe is one JSON object with sections (model, data, reward, ...)");
+  Recipe r;
+  r.file = file;
+  r.dir = std::filesystem::path(file).parent_path().string();
+  if (r.dir.empty()) r.dir = ".";
+  std::set<std::string> sections = {"algorithm"};
+  for (const auto& k : recipe_schema()) sections.insert(k.section);
+  for (const auto& [name, body] : raw.items()) {
+    if (name == "name" || name == "description") continue;  // free text
+    if (!sections.count(name))
+      throw file_error(file, name, "unknown section (allowed: " + join({sections.begin(), sections.end()}) + ", name, description)");
+    if (!body.is_object()) throw file_error(file, name, "expected an object, got " + std::string(body.type_name()));
+  }
+  r.values = json::object();
+  r.values["name"] = raw.value("name", std::filesystem::path(r.dir).filename().string());
+  for (const auto& k : recipe_schema()) {
+    const json* given = nullptr;
+    if (raw.contains(k.section) && raw[k.section].contains(k.key)) given = &raw[k.section][k.key];
+    if (!given && k.default_value.is_null())
+      throw file_error(file, k.section + "." + k.key, "required key is missing (" + k.doc + ")");
+    r.values[k.section][k.key] = check_value(k, given ? *given : k.default_value, file, r.dir);
+  }
+  // Unknown keys within known sections.
+  for (const auto& [section, body] : raw.items()) {
+    if (section == "algorithm" || section == "name" || section == "description") continue;
+    for (const auto& [key, _] : body.items()) {
+      if (r.values[section].contains(key)) continue;
+      std::vector<std::string> allowed;
+      for (const auto& k : recipe_schema())
+        if (k.section == section) allowed.push_back(k.key);
+      throw file_error(file, section + "." + key, "unknown key (allowed in " + section + ": " + join(allowed) + ")");
+    }
+  }
+  if (r.values["model"]["init"].get<std::string>().empty() && r.values["model"]["config"].get<std::string>().empty())
+    throw file_error(file, "model", "give model.init (a checkpoint folder) or model.config (a config.json to start from scratch)");
+  r.algorithm = parse_algorithm_config(raw.value("algorithm", json::object()), file,
+                                       r.values["rollout"]["max_new_tokens"].get<long>());
+  return r;
+}
+
+Recipe load_recipe(const std::string& path) {
+  std::string file = path;
+  if (std::filesystem::is_directory(path)) file = (std::filesystem::path(path) / "recipe.json").string();
+  json raw;
+  try {
+    raw = json::parse(read_file(file));
+  } catch (const json::parse_error& e) {
+    throw file_error(file, "", std::string("not valid JSON: ") + e.what());
+  }
+  return resolve_recipe(raw, file);
+}
+
+json Recipe::resolved() const {
+  json out = values;
+  out["algorithm"] = to_json(algorithm);
+  return out;
+}
+
+std::string recipe_schema_markdown() {
+  std::string out = "| key | type | default | range / values | meaning |\n|---|---|---|---|---|\n";
+  for (const auto& k : recipe_schema()) {
+    std::string range;
+    if (k.type == T::kNumber || k.type == T::kInteger) range = fmt(k.min) + " … " + fmt(k.max);
+    if (k.type == T::kChoice) range = join(k.choices);
+    const std::string dflt = k.default_value.is_null() ? "required" : k.default_value.dump();
+    out += "| `" + k.section + "." + k.key + "` | " + type_name(k.type) + " | `" + dflt + "` | " + range + " | " + k.doc + " |\n";
+  }
+  return out;
+}
+
+}  // namespace grpo::learner

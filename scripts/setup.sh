@@ -51,6 +51,8 @@ fi
 TORCH_PREFIX="$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')"
 
 # --- Configure and build ------------------------------------------------------------------
+# Paths relative to the checkout in ccache's hashes, so a second clone (CI) reuses the cache.
+export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
 BUILD="$ROOT/build"
 if [ ! -f "$BUILD/build.ninja" ]; then
   say "configuring build/"

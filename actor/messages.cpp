@@ -34,7 +34,8 @@ json group_meta(const TrajectoryGroup& g, Frames& frames) {
   json completions = json::array();
   frames.push_back(array_frame(g.prompt.tokens));
   for (const auto& c : g.completions) {
-    completions.push_back({{"n", c.tokens.size()},
+    completions.push_back({{"text", c.text},
+                           {"n", c.tokens.size()},
                            {"finish", c.finish_reason},
                            {"v0", c.version_start},
                            {"v1", c.version_end},
@@ -164,6 +165,7 @@ TrajectoryGroup decode_group(const json& meta, FrameCursor& frames) {
     const json& c = completions[i];
     Completion out;
     const uint64_t n = get_u64(c, "n", where);
+    out.text = get_str(c, "text", where);
     out.finish_reason = get_str(c, "finish", where);
     out.version_start = get_u64(c, "v0", where);
     out.version_end = get_u64(c, "v1", where);

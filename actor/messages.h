@@ -40,6 +40,7 @@ struct PromptBatch {
 };
 
 struct Completion {
+  std::string text;  // the decoded completion (what the reward script reads)
   std::vector<int32_t> tokens;
   std::vector<float> logprobs;  // behaviour log-prob of each token (rollout/sampling.h definition)
   std::string finish_reason;    // "eos" | "stop" | "length" | "error"

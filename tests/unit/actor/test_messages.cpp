@@ -13,9 +13,9 @@ TrajectoryGroup sample_group() {
   TrajectoryGroup g;
   g.batch_id = 7;
   g.prompt = Prompt{42, {1, 2, 3}, json{{"answer", "12"}, {"difficulty", 3}}};
-  g.completions.push_back(Completion{{5, 6}, {-0.5f, -1.25f}, "eos", 3, 3});
-  g.completions.push_back(Completion{{}, {}, "length", 3, 4});
-  g.completions.push_back(Completion{{9, -1, 2147483647}, {0.0f, -3.0f, -1e-8f}, "stop", 4, 4});
+  g.completions.push_back(Completion{"five six", {5, 6}, {-0.5f, -1.25f}, "eos", 3, 3});
+  g.completions.push_back(Completion{"", {}, {}, "length", 3, 4});
+  g.completions.push_back(Completion{"中文 ✓", {9, -1, 2147483647}, {0.0f, -3.0f, -1e-8f}, "stop", 4, 4});
   return g;
 }
 
@@ -50,6 +50,7 @@ TEST(Messages, TrajectoryGroupKeepsTokensLogprobsAndVersionsExactly) {
   auto out = std::get<TrajectoryGroup>(decode(frames));
   ASSERT_EQ(out.completions.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(out.completions[i].text, g.completions[i].text);
     EXPECT_EQ(out.completions[i].tokens, g.completions[i].tokens);
     EXPECT_EQ(out.completions[i].logprobs, g.completions[i].logprobs);  // bit-exact floats
     EXPECT_EQ(out.completions[i].finish_reason, g.completions[i].finish_reason);

@@ -21,7 +21,7 @@ ScoredGroup group(uint64_t prompt_id, uint64_t version) {
   ScoredGroup s;
   s.group.batch_id = prompt_id / 4;
   s.group.prompt = Prompt{prompt_id, {1, 2, 3}, {{"answer", std::to_string(prompt_id)}}};
-  s.group.completions.push_back(Completion{{4, 5}, {-0.1f, -0.2f}, "eos", version, version});
+  s.group.completions.push_back(Completion{"4 5", {4, 5}, {-0.1f, -0.2f}, "eos", version, version});
   s.scores.push_back(SampleScore{1.0, {{"format", 1.0}}, ""});
   s.reward_script_sha256 = "deadbeef";
   return s;

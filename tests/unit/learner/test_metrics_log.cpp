@@ -15,8 +15,11 @@ TEST(MetricsLog, Crc32cKnownValue) {
 }
 
 TEST(MetricsLog, WritesJsonLinesAndResumes) {
-  auto dir = (fs::temp_directory_path() / ("grpo_metrics_" + std::to_string(::getpid()))).string();
-  fs::remove_all(dir);
+  // A fresh folder from mkdtemp: std::filesystem::remove_all must not be called in torch-linked
+  // code (libtorch exports its own, broken, copy; see model tests).
+  std::string tmpl = (fs::temp_directory_path() / "grpo_metrics_XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const std::string dir = tmpl;
   {
     MetricsLog log(dir, /*resume=*/false);
     log.log(1, {{"reward/mean", 0.5}, {"loss", 1.25}});

@@ -6,17 +6,19 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 
 namespace grpo::safetensors::testing {
 
 namespace fs = std::filesystem;
 
+// A new empty folder (mkdtemp). Not std::filesystem::remove_all: libtorch.so exports its own copy
+// of it, which the dynamic linker may pick and which can crash (see tests/unit/model).
 inline fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("grpo_test_st_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  std::string tmpl = (fs::temp_directory_path() / ("grpo_test_st_" + name + "_XXXXXX")).string();
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
+  return tmpl;
 }
 
 inline void write_bytes(const fs::path& path, const std::string& bytes) {

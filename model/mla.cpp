@@ -1,0 +1,97 @@
+#include "model/mla.h"
+
+#include <limits>
+
+#include "model/rope.h"
+
+namespace grpo::model {
+namespace {
+torch::nn::Linear linear(int64_t in, int64_t out) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+}
+}  // namespace
+
+MLAImpl::MLAImpl(const ModelConfig& c)
+    : heads_(c.num_attention_heads),
+      nope_(c.qk_nope_head_dim),
+      rope_(c.qk_rope_head_dim),
+      v_(c.v_head_dim),
+      kv_rank_(c.kv_lora_rank),
+      scale_(c.softmax_scale()) {
+  const int64_t q_width = heads_ * c.qk_head_dim();
+  if (c.q_lora_rank > 0) {
+    q_a_proj = register_module("q_a_proj", linear(c.hidden_size, c.q_lora_rank));
+    q_a_layernorm = register_module("q_a_layernorm", RMSNorm(c.q_lora_rank, c.rms_norm_eps));
+    q_b_proj = register_module("q_b_proj", linear(c.q_lora_rank, q_width));
+  } else {
+    q_proj = register_module("q_proj", linear(c.hidden_size, q_width));
+  }
+  kv_a_proj_with_mqa = register_module("kv_a_proj_with_mqa", linear(c.hidden_size, kv_rank_ + rope_));
+  kv_a_layernorm = register_module("kv_a_layernorm", RMSNorm(kv_rank_, c.rms_norm_eps));
+  kv_b_proj = register_module("kv_b_proj", linear(kv_rank_, heads_ * (nope_ + v_)));
+  o_proj = register_module("o_proj", linear(heads_ * v_, c.hidden_size));
+}
+
+torch::Tensor masked_softmax(const torch::Tensor& scores, const torch::Tensor& allowed) {
+  auto s = scores.to(compute_dtype(scores))
+               .masked_fill(allowed.unsqueeze(1).logical_not(), -std::numeric_limits<double>::infinity());
+  return torch::softmax(s, /*dim=*/-1).to(scores.scalar_type());
+}
+
+std::pair<torch::Tensor, torch::Tensor> MLAImpl::project_q(const torch::Tensor& x, const torch::Tensor& cos,
+                                                           const torch::Tensor& sin) {
+  auto q = q_proj ? q_proj(x) : q_b_proj(q_a_layernorm(q_a_proj(x)));        // [B, S, H·(nope+R)]
+  q = q.unflatten(-1, {heads_, nope_ + rope_});                              // [B, S, H, nope+R]
+  auto q_nope = q.narrow(-1, 0, nope_);                                      // [B, S, H, nope]
+  auto q_pe = apply_rope_interleaved(q.narrow(-1, nope_, rope_), cos, sin);  // [B, S, H, R]
+  return {q_nope, q_pe};
+}
+
+std::pair<torch::Tensor, torch::Tensor> MLAImpl::project_kv_latent(const torch::Tensor& x, const torch::Tensor& cos,
+                                                                   const torch::Tensor& sin) {
+  auto kv = kv_a_proj_with_mqa(x);                         // [B, S, kv_rank + R]
+  auto c_kv = kv_a_layernorm(kv.narrow(-1, 0, kv_rank_));  // [B, S, kv_rank], normalised before caching
+  auto k_pe = apply_rope_interleaved(kv.narrow(-1, kv_rank_, rope_), cos, sin);  // [B, S, R], one head shared by all
+  return {c_kv, k_pe};
+}
+
+torch::Tensor MLAImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                               const torch::Tensor& allowed) {
+  auto [q_nope, q_pe] = project_q(x, cos, sin);
+  auto [c_kv, k_pe] = project_kv_latent(x, cos, sin);
+  auto kvb = kv_b_proj(c_kv).unflatten(-1, {heads_, nope_ + v_});  // [B, T, H, nope+v]
+  auto k_nope = kvb.narrow(-1, 0, nope_);                          // [B, T, H, nope]
+  auto v = kvb.narrow(-1, nope_, v_);                              // [B, T, H, v]
+  // q·k = q_nope·k_nope + q_pe·k_pe; the second term shares k_pe across heads.
+  auto scores = (torch::einsum("bshd,bthd->bhst", {q_nope, k_nope}) + torch::einsum("bshr,btr->bhst", {q_pe, k_pe})) *
+                scale_;                               // [B, H, S, T]
+  auto p = masked_softmax(scores, allowed);           // [B, H, S, T]
+  auto o = torch::einsum("bhst,bthd->bshd", {p, v});  // [B, S, H, v]
+  return o_proj(o.flatten(-2));                       // [B, S, hidden]
+}
+
+torch::Tensor MLAImpl::forward_absorbed(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                        torch::Tensor& kv_cache, torch::Tensor& pe_cache, int64_t start,
+                                        const torch::Tensor& allowed) {
+  const int64_t s_new = x.size(1), t_end = start + s_new;
+  auto [q_nope, q_pe] = project_q(x, cos, sin);
+  auto [c_kv, k_pe] = project_kv_latent(x, cos, sin);
+  kv_cache.narrow(1, start, s_new).copy_(c_kv);
+  pe_cache.narrow(1, start, s_new).copy_(k_pe);
+  auto kv = kv_cache.narrow(1, 0, t_end);  // [B, T, kv_rank]
+  auto pe = pe_cache.narrow(1, 0, t_end);  // [B, T, R]
+
+  auto w = kv_b_proj->weight.view({heads_, nope_ + v_, kv_rank_});  // [H, nope+v, kv_rank]
+  auto w_uk = w.narrow(1, 0, nope_);                                // [H, nope, kv_rank]
+  auto w_uv = w.narrow(1, nope_, v_);                               // [H, v, kv_rank]
+  auto q_latent = torch::einsum("bshd,hdc->bshc", {q_nope, w_uk});  // [B, S, H, kv_rank] = W_UKᵀ q_nope
+  // Per head this is MQA with d_k = kv_rank + R over the shared cache rows.
+  auto scores = (torch::einsum("bshc,btc->bhst", {q_latent, kv}) + torch::einsum("bshr,btr->bhst", {q_pe, pe})) *
+                scale_;                                 // [B, H, S, T]
+  auto p = masked_softmax(scores, allowed);             // [B, H, S, T]
+  auto u = torch::einsum("bhst,btc->bshc", {p, kv});    // [B, S, H, kv_rank]
+  auto o = torch::einsum("bshc,hdc->bshd", {u, w_uv});  // [B, S, H, v] = W_UV u
+  return o_proj(o.flatten(-2));                         // [B, S, hidden]
+}
+
+}  // namespace grpo::model

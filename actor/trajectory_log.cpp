@@ -4,12 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
 #include "common/atomic_file.h"
+#include "common/checksum.h"
 
 namespace grpo::actor {
 namespace {
@@ -50,22 +50,6 @@ Frames payload_to_frames(const std::string& payload) {
 }
 
 }  // namespace
-
-uint32_t crc32(const void* data, size_t size) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t c = 0xFFFFFFFFu;
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < size; ++i) c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
 
 TrajectoryLog::TrajectoryLog(const std::string& run_dir)
     : path_(run_dir + "/trajectories.wal"), cursor_path_(run_dir + "/trajectories.cursor") {

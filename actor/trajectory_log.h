@@ -57,6 +57,4 @@ class TrajectoryLog {
   uint64_t truncated_bytes_ = 0;
 };
 
-uint32_t crc32(const void* data, size_t size);
-
 }  // namespace grpo::actor

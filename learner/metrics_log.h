@@ -34,7 +34,4 @@ class MetricsLog {
   std::FILE* events_ = nullptr;
 };
 
-// CRC-32C (Castagnoli), as TFRecord framing uses.
-uint32_t crc32c(const void* data, size_t size);
-
 }  // namespace grpo::learner

@@ -1,0 +1,16 @@
+// Log-probabilities of each target token of a micro-batch under the model — the learner's side
+// of the behaviour log-prob definition in rollout/sampling.h: log softmax(logits / T)[target].
+#pragma once
+
+#include <torch/torch.h>
+
+#include "learner/micro_batches.h"
+#include "model/causal_lm.h"
+
+namespace grpo::learner {
+
+// [B, S-1] FP32 log-probs of batch.targets, with gradient when grad mode is on. Positions after
+// the end of a row are garbage and must be masked by batch.loss_mask.
+torch::Tensor target_logprobs(model::CausalLM& lm, const MicroBatch& batch, double temperature = 1.0);
+
+}  // namespace grpo::learner

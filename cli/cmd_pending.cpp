@@ -2,10 +2,6 @@
 // when it is built; until then `grpo NAME` says so and exits 2, and `--help` shows the plan.
 #include "cli/command.h"
 
-GRPO_COMMAND("sft", "supervised fine-tuning on prompt/completion pairs",
-             "usage: grpo sft RECIPE_DIR|--data FILE.jsonl --init CKPT --out DIR\n"
-             "Trains on completions only (loss masked on the prompt).",
-             nullptr, 20);
 GRPO_COMMAND("generate", "sample completions from a checkpoint",
              "usage: grpo generate CKPT --prompt TEXT|--prompts FILE.jsonl [-n G] [--temperature T]\n"
              "       [--max-new-tokens N] [--seed S] [--json]",

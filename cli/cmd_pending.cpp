@@ -2,10 +2,6 @@
 // when it is built; until then `grpo NAME` says so and exits 2, and `--help` shows the plan.
 #include "cli/command.h"
 
-GRPO_COMMAND("generate", "sample completions from a checkpoint",
-             "usage: grpo generate CKPT --prompt TEXT|--prompts FILE.jsonl [-n G] [--temperature T]\n"
-             "       [--max-new-tokens N] [--seed S] [--json]",
-             nullptr, 30);
 GRPO_COMMAND("eval", "pass@1 / mean@K / pass@K of a checkpoint on a recipe's held-out set",
              "usage: grpo eval CKPT --recipe DIR [--samples K]", nullptr, 50);
 GRPO_COMMAND("convert", "convert a checkpoint between FP8 and BF16",

@@ -1,0 +1,120 @@
+// grpo generate: sample completions from a checkpoint, G per prompt.
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "common/atomic_file.h"
+#include "model/checkpoint.h"
+#include "model/tokenizer.h"
+#include "rollout/generator.h"
+
+namespace grpo::cli {
+namespace {
+
+using nlohmann::json;
+
+const char* kUsage =
+    "usage: grpo generate CKPT (--prompt TEXT | --prompts FILE.jsonl) [-n G] [--temperature T] [--top-p P]\n"
+    "                     [--top-k K] [--min-p P] [--max-new-tokens N] [--seed S] [--stop STRING] [--json]\n"
+    "\n"
+    "Prints G completions per prompt. A prompts file has one JSON object per line with `prompt`\n"
+    "(text, needs CKPT/tokenizer.json) or `tokens` (ids). --json prints one JSON object per\n"
+    "completion: prompt_index, index, text, tokens, logprobs (the behaviour log-prob of each token:\n"
+    "log softmax(logits/T), before top-k/top-p), finish_reason (eos, stop, length).\n"
+    "Defaults: -n 1 --temperature 1 --top-p 1 --top-k 0 --max-new-tokens 128 --seed 0. Temperature 0 is greedy.";
+
+int run_generate(const std::vector<std::string>& argv) {
+  Args args("generate",
+            {{"--prompt", true, ""}, {"--prompts", true, ""}, {"-n", true, ""}, {"--temperature", true, ""},
+             {"--top-p", true, ""}, {"--top-k", true, ""}, {"--min-p", true, ""}, {"--max-new-tokens", true, ""},
+             {"--seed", true, ""}, {"--stop", true, ""}, {"--json", false, ""}},
+            argv);
+  const std::string ckpt = args.positional_at(0, "CKPT (a checkpoint folder)");
+  require_exists(ckpt, "checkpoint folder");
+  if (args.has("--prompt") == args.has("--prompts")) throw UsageError("give exactly one of --prompt TEXT or --prompts FILE.jsonl");
+  model::CausalLM lm = model::load_checkpoint(ckpt);
+  lm->eval();
+  std::optional<Tokenizer> tokenizer;
+  if (std::filesystem::exists(ckpt + "/tokenizer.json")) tokenizer = Tokenizer::from_file(ckpt + "/tokenizer.json");
+
+  rollout::GenerationRequest base;
+  base.group_size = args.get_int("-n", 1);
+  base.max_new_tokens = args.get_int("--max-new-tokens", 128);
+  base.sampling.temperature = args.get_double("--temperature", 1.0);
+  base.sampling.top_p = args.get_double("--top-p", 1.0);
+  base.sampling.top_k = args.get_int("--top-k", 0);
+  base.sampling.min_p = args.get_double("--min-p", 0.0);
+  base.sampling.seed = static_cast<uint64_t>(args.get_int("--seed", 0));
+  if (args.has("--stop")) base.stop = {args.get("--stop", "")};
+
+  auto encode = [&](const std::string& text, const std::string& where) {
+    if (!tokenizer) throw file_error(where, "prompt", "text prompts need " + ckpt + "/tokenizer.json (or give `tokens`)");
+    auto ids = tokenizer->encode(text);
+    if (lm->config.bos_token_id) ids.insert(ids.begin(), *lm->config.bos_token_id);
+    return ids;
+  };
+  std::vector<rollout::GenerationRequest> requests;
+  if (args.has("--prompt")) {
+    requests.push_back(base);
+    requests.back().prompt = encode(args.get("--prompt", ""), "--prompt");
+  } else {
+    const std::string path = args.get("--prompts", "");
+    require_exists(path, "prompts file");
+    std::istringstream in(read_file(path));
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      const std::string where = path + ": line " + std::to_string(n);
+      json row = json::parse(line, nullptr, false);
+      if (!row.is_object()) throw file_error(where, "", "is not a JSON object");
+      requests.push_back(base);
+      if (row.contains("tokens")) {
+        if (!row["tokens"].is_array()) throw file_error(where, "tokens", "expected a list of token ids");
+        for (const auto& v : row["tokens"]) {
+          if (!v.is_number_integer()) throw file_error(where, "tokens", "expected integers, got " + v.dump());
+          requests.back().prompt.push_back(v.get<int64_t>());
+        }
+      } else if (row.contains("prompt") && row["prompt"].is_string()) {
+        requests.back().prompt = encode(row["prompt"].get<std::string>(), where);
+      } else {
+        throw file_error(where, "prompt", "expected `prompt` (text) or `tokens` (ids)");
+      }
+    }
+  }
+
+  rollout::GeneratorOptions options;
+  options.eos_token_ids = lm->config.eos_token_ids;
+  if (tokenizer) options.decode = [&](const std::vector<int64_t>& ids) { return tokenizer->decode(ids); };
+  auto results = rollout::generate(lm, requests, options);
+  int failed = 0;
+  for (size_t p = 0; p < results.size(); ++p) {
+    if (!results[p].error.empty()) {
+      ++failed;
+      if (args.has("--json")) std::printf("%s\n", json{{"prompt_index", p}, {"error", results[p].error}}.dump().c_str());
+      else std::fprintf(stderr, "prompt %zu: %s\n", p, results[p].error.c_str());
+      continue;
+    }
+    for (size_t i = 0; i < results[p].completions.size(); ++i) {
+      const auto& c = results[p].completions[i];
+      const std::string text = tokenizer ? tokenizer->decode(c.tokens) : std::string();
+      if (args.has("--json")) {
+        std::printf("%s\n", json{{"prompt_index", p}, {"index", i}, {"text", text}, {"tokens", c.tokens},
+                                 {"logprobs", c.logprobs}, {"finish_reason", c.finish_reason}}
+                                .dump(-1, ' ', false, json::error_handler_t::replace)
+                                .c_str());
+      } else {
+        std::printf("--- prompt %zu, completion %zu (%s, %zu tokens)\n%s\n", p, i, c.finish_reason.c_str(), c.tokens.size(),
+                    tokenizer ? text.c_str() : json(c.tokens).dump().c_str());
+      }
+    }
+  }
+  return failed == static_cast<int>(results.size()) ? 1 : 0;
+}
+
+}  // namespace
+
+GRPO_COMMAND("generate", "sample completions from a checkpoint", kUsage, run_generate, 30);
+
+}  // namespace grpo::cli

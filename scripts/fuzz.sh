@@ -55,7 +55,17 @@ seed subbyte '{"p":{"dtype":"F4","shape":[4],"data_offsets":[0,2]},"q":{"dtype":
 seed escapes '{"a\u0041\n\"":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]}}' 1
 
 echo "fuzz.sh: running fuzz_safetensors_header for ${seconds}s"
-"$exe" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+# libFuzzer reports every new input; keep that in a log and print its end only on a crash.
+run_fuzzer() {  # run_fuzzer NAME EXE ARGS...
+  local name="$1" exe="$2"; shift 2
+  if ! "$exe" "$@" >"$build/$name.log" 2>&1; then
+    tail -40 "$build/$name.log"
+    echo "fuzz.sh: $name found a crash; input kept in $build/artifacts/ (full log: $build/$name.log)"
+    exit 1
+  fi
+  grep -E "^Done|stat::number_of_executed_units" "$build/$name.log" | sed "s/^/fuzz.sh: $name: /"
+}
+run_fuzzer safetensors_header "$exe" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
   -dict="$root/tests/fuzz/safetensors.dict" -artifact_prefix="$build/artifacts/" -print_final_stats=1 \
   "$corpus" "$seeds"
 
@@ -66,6 +76,6 @@ mkdir -p "$msg_seeds" "$msg_corpus"
 printf '\x0c\x00GRPO\x01\x00\x06\xa1\x66reason' >"$msg_seeds/shutdown_cut"
 printf '\x07\x00GRPO\x01\x00\x05' >"$msg_seeds/header_only"
 echo "fuzz.sh: running fuzz_actor_messages for ${seconds}s"
-"$msg_exe" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+run_fuzzer actor_messages "$msg_exe" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
   -artifact_prefix="$build/artifacts/" -print_final_stats=1 "$msg_corpus" "$msg_seeds"
 echo "fuzz.sh: no crash"

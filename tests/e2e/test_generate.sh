@@ -2,12 +2,7 @@
 # `grpo generate` on a freshly initialised tiny checkpoint: G completions per prompt with token
 # ids, log-probs and finish reasons; greedy output is deterministic; a bad prompt fails alone.
 set -u
-GRPO="${GRPO:-build/grpo}"
-SRC="${GRPO_SOURCE_DIR:-.}"
-work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$GRPO" init --config "$SRC/model/configs/tiny_direct_q.json" --out "$work/ckpt" --seed 5 >/dev/null 2>&1 && ok || bad "grpo init failed"
 cat > "$work/prompts.jsonl" <<'JSONL'
@@ -36,5 +31,4 @@ msg="$("$GRPO" generate "$work/ckpt" --prompts "$work/prompts.jsonl" --top-p 0 -
 grep -q "top_p" <<<"$msg" && ok || bad "top-p 0 not reported: $msg"
 msg="$("$GRPO" generate "$work/ckpt" --prompt "hello" 2>&1)" && bad "text prompt without tokenizer accepted" || ok
 grep -q "tokenizer.json" <<<"$msg" && ok || bad "missing tokenizer not named: $msg"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -2,12 +2,7 @@
 # `grpo reward` as a user runs it to test a script: the math recipe's reward on good, wrong and
 # malformed completions, a hostile script that must not take the run down, and bad input files.
 set -u
-GRPO="${GRPO:-build/grpo}"
-SRC="${GRPO_SOURCE_DIR:-.}"
-work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cat > "$work/data.jsonl" <<'JSONL'
 {"prompt": "2+3?", "answer": "5", "completion": "<think>2 + 3 = 5.</think>\nThe answer is \\boxed{5}."}
@@ -45,5 +40,4 @@ echo '{not json' > "$work/bad.jsonl"
 msg="$("$GRPO" reward "$SRC/recipes/math/reward.lua" "$work/bad.jsonl" 2>&1)" && bad "bad JSONL accepted" || ok
 grep -q "bad.jsonl: line 1" <<<"$msg" && ok || bad "JSONL error does not name file and line: $msg"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -2,12 +2,7 @@
 # `grpo sft` from scratch on a tiny config: the loss falls, the checkpoint it writes loads in
 # `grpo logprobs`, and the memorised completion becomes likely. Bad input gives one clear line.
 set -u
-GRPO="${GRPO:-build/grpo}"
-SRC="${GRPO_SOURCE_DIR:-.}"
-work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cat > "$work/data.jsonl" <<'JSONL'
 {"prompt_tokens": [0, 10, 11], "completion_tokens": [20, 21, 22, 1]}
@@ -40,5 +35,4 @@ grep -q "bad.jsonl: line 1" <<<"$msg" && grep -q "99999" <<<"$msg" && ok || bad 
 msg="$("$GRPO" sft --data "$work/data.jsonl" --out "$work/x" 2>&1)" && bad "missing --init/--config accepted" || ok
 grep -q "\-\-init" <<<"$msg" && ok || bad "usage error unclear: $msg"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

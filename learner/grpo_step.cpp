@@ -1,0 +1,149 @@
+#include "learner/grpo_step.h"
+
+#include <cmath>
+
+#include "common/error.h"
+#include "learner/policy_loss.h"
+#include "learner/token_logprobs.h"
+
+namespace grpo::learner {
+namespace {
+
+struct Prepared {
+  std::vector<TrainSequence> sequences;
+  std::vector<std::vector<float>> behaviour;  // per completion token
+  std::vector<double> advantages;
+  std::vector<bool> counted;                  // contributes to the loss
+};
+
+double global_grad_norm(const std::vector<torch::Tensor>& params) {
+  double sq = 0.0;
+  for (const auto& p : params)
+    if (p.grad().defined()) sq += p.grad().to(torch::kFloat64).pow(2).sum().item<double>();
+  return std::sqrt(sq);
+}
+
+}  // namespace
+
+GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimizer,
+                        const std::vector<ScoredPromptGroup>& groups, const GrpoStepOptions& options,
+                        model::CausalLM* reference) {
+  const AlgorithmConfig& algo = options.algorithm;
+  GRPO_CHECK(algo.loss.kl_coef == 0.0 || reference != nullptr, "kl_coef > 0 needs the reference model");
+  GrpoStepStats stats;
+  Prepared data;
+  double reward_sum = 0, reward_n = 0, length_sum = 0, completions = 0;
+  for (const auto& g : groups) {
+    std::vector<std::optional<double>> rewards;
+    for (const auto& c : g.completions) {
+      std::optional<double> r = c.reward;
+      if (r) {
+        reward_sum += *r;
+        reward_n += 1;
+        if (algo.overlong_cache > 0)
+          *r += soft_overlong_penalty(static_cast<long>(c.tokens.size()), options.max_new_tokens, algo.overlong_cache);
+      }
+      rewards.push_back(r);
+      length_sum += static_cast<double>(c.tokens.size());
+      completions += 1;
+    }
+    if (algo.drop_equal_groups && group_has_no_signal(rewards)) {
+      ++stats.groups_dropped;
+      continue;
+    }
+    ++stats.groups_used;
+    auto adv = group_advantages(rewards, algo.advantages);
+    for (size_t i = 0; i < g.completions.size(); ++i) {
+      const auto& c = g.completions[i];
+      if (c.tokens.empty()) continue;
+      GRPO_CHECK(c.behaviour_logprobs.size() == c.tokens.size(), "one behaviour log-prob per completion token");
+      TrainSequence s;
+      s.tokens = g.prompt;
+      s.tokens.insert(s.tokens.end(), c.tokens.begin(), c.tokens.end());
+      s.prompt_len = static_cast<int64_t>(g.prompt.size());
+      data.sequences.push_back(std::move(s));
+      data.behaviour.push_back(c.behaviour_logprobs);
+      data.advantages.push_back(adv[i]);
+      data.counted.push_back(rewards[i].has_value() && !(algo.mask_truncated && c.truncated));
+    }
+  }
+  stats.metrics["reward/mean"] = reward_n > 0 ? reward_sum / reward_n : 0.0;
+  stats.metrics["response_length/mean"] = length_sum / std::max(1.0, completions);
+  stats.metrics["groups/dropped"] = static_cast<double>(stats.groups_dropped);
+  if (data.sequences.empty()) return stats;
+
+  // Global normalisers over the counted tokens of the whole batch.
+  LossNormalizer normalizer;
+  std::vector<size_t> lengths;
+  for (size_t i = 0; i < data.sequences.size(); ++i) {
+    lengths.push_back(data.sequences[i].tokens.size());
+    if (!data.counted[i]) continue;
+    normalizer.sequences += 1;
+    normalizer.tokens += static_cast<double>(data.sequences[i].tokens.size()) - static_cast<double>(data.sequences[i].prompt_len);
+  }
+  if (normalizer.sequences == 0) return stats;
+  const auto plan = plan_micro_batches(lengths, options.micro_batch_tokens);
+  std::vector<MicroBatch> batches;
+  for (const auto& rows : plan) batches.push_back(collate(data.sequences, rows, options.pad_id));
+
+  // π_old: the behaviour log-probs when there is one update per batch (on-policy); otherwise
+  // recomputed once before the first update so every update clips against the same policy.
+  std::vector<torch::Tensor> old_logp(batches.size()), ref_logp(batches.size()), behaviour(batches.size());
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t b = 0; b < batches.size(); ++b) {
+      behaviour[b] = align_to_targets(batches[b], data.sequences, data.behaviour);
+      old_logp[b] = options.updates_per_batch > 1 ? target_logprobs(policy, batches[b], options.temperature) : behaviour[b];
+      if (algo.loss.kl_coef > 0) ref_logp[b] = target_logprobs(*reference, batches[b], options.temperature);
+    }
+  }
+  std::vector<torch::Tensor> params;
+  for (auto& p : policy->parameters())
+    if (p.requires_grad()) params.push_back(p);
+
+  double loss_total = 0, kl_total = 0, clip_total = 0, grad_norm = 0, tokens_seen = 0;
+  for (long update = 0; update < options.updates_per_batch; ++update) {
+    optimizer.zero_grad();
+    double loss_sum = 0;
+    for (size_t b = 0; b < batches.size(); ++b) {
+      const MicroBatch& mb = batches[b];
+      std::vector<float> adv, counted;
+      for (size_t r : mb.rows) {
+        adv.push_back(static_cast<float>(data.advantages[r]));
+        counted.push_back(data.counted[r] ? 1.0f : 0.0f);
+      }
+      PolicyLossBatch plb;
+      plb.logp = target_logprobs(policy, mb, options.temperature);
+      plb.old_logp = old_logp[b];
+      plb.advantages = torch::tensor(adv);
+      plb.mask = mb.loss_mask * torch::tensor(counted).unsqueeze(1);
+      if (algo.loss.kl_coef > 0) plb.ref_logp = ref_logp[b];
+      if (algo.loss.tis_cap > 0) plb.behaviour_logp = behaviour[b];
+      PolicyLossResult r = policy_loss(plb, algo.loss, normalizer);
+      r.loss.backward();
+      loss_sum += r.loss.item<double>();
+      const double t = plb.mask.sum().item<double>();
+      kl_total += r.kl_mean * t;
+      clip_total += r.clip_fraction * t;
+      tokens_seen += t;
+    }
+    grad_norm = global_grad_norm(params);
+    if (!std::isfinite(loss_sum) || !std::isfinite(grad_norm)) {
+      ++stats.updates_skipped;  // never write a non-finite update into the weights
+      optimizer.zero_grad();
+      continue;
+    }
+    if (options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, options.grad_clip);
+    optimizer.step();
+    loss_total += loss_sum;
+  }
+  const double updates = static_cast<double>(options.updates_per_batch);
+  stats.metrics["loss"] = loss_total / updates;
+  stats.metrics["kl"] = tokens_seen > 0 ? kl_total / tokens_seen : 0.0;
+  stats.metrics["clip_fraction"] = tokens_seen > 0 ? clip_total / tokens_seen : 0.0;
+  stats.metrics["grad_norm"] = grad_norm;
+  stats.metrics["updates/skipped"] = static_cast<double>(stats.updates_skipped);
+  return stats;
+}
+
+}  // namespace grpo::learner

@@ -1,0 +1,55 @@
+// One GRPO-family update from a batch of scored groups: advantages per group, optional dynamic
+// sampling (drop groups without signal), then `updates_per_batch` optimizer steps over
+// micro-batches, each with the policy loss of learner/policy_loss.h normalised over the whole
+// batch (so the result does not depend on the micro-batch split).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "learner/algorithm_config.h"
+#include "learner/micro_batches.h"
+#include "model/causal_lm.h"
+
+namespace grpo::learner {
+
+// One completion of a group as the learner receives it.
+struct ScoredCompletion {
+  std::vector<int64_t> tokens;
+  std::vector<float> behaviour_logprobs;  // from the rollout (rollout/sampling.h definition)
+  std::optional<double> reward;           // nullopt: not applicable (masked out)
+  bool truncated = false;                 // finish_reason == "length"
+};
+
+struct ScoredPromptGroup {
+  std::vector<int64_t> prompt;
+  std::vector<ScoredCompletion> completions;
+};
+
+struct GrpoStepOptions {
+  AlgorithmConfig algorithm;
+  double temperature = 1.0;          // the rollout's, so log-probs follow the same definition
+  size_t micro_batch_tokens = 4096;
+  long updates_per_batch = 1;        // optimizer steps per batch (mini-batches, PPO style)
+  double grad_clip = 1.0;            // 0 = off
+  long max_new_tokens = 256;         // for the soft overlong penalty
+  int64_t pad_id = 0;
+};
+
+struct GrpoStepStats {
+  std::map<std::string, double> metrics;  // reward/mean, loss, kl, clip_fraction, grad_norm, ...
+  long groups_used = 0;
+  long groups_dropped = 0;  // no signal (dynamic sampling)
+  long updates_skipped = 0; // non-finite loss or gradient
+};
+
+// Trains `policy` in place with `optimizer`. `reference` is used only when kl_coef > 0.
+GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimizer,
+                        const std::vector<ScoredPromptGroup>& groups, const GrpoStepOptions& options,
+                        model::CausalLM* reference = nullptr);
+
+}  // namespace grpo::learner

@@ -1,9 +1,10 @@
-// grpo train: run a recipe. Today it validates the recipe (--dry-run) and documents its keys
-// (--print-schema); the training loop lands with the actor runtime.
+// grpo train: run a recipe (cli/train_loop.h), validate it (--dry-run) or document its keys
+// (--print-schema).
 #include <cstdio>
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "cli/train_loop.h"
 #include "learner/recipe.h"
 
 namespace grpo::cli {
@@ -27,13 +28,18 @@ int run_train(const std::vector<std::string>& argv) {
   const std::string path = args.positional_at(0, "RECIPE_DIR or recipe.json");
   require_exists(path, "recipe");
   learner::Recipe recipe = learner::load_recipe(path);
-  std::printf("%s\n", recipe.resolved().dump(2).c_str());
   if (args.has("--dry-run")) {
+    std::printf("%s\n", recipe.resolved().dump(2).c_str());
     std::fprintf(stderr, "grpo train: %s is valid\n", recipe.file.c_str());
     return 0;
   }
-  std::fprintf(stderr, "grpo train: the training loop is not built yet in this version (use --dry-run to check a recipe)\n");
-  return 2;
+  if (args.has("--resume")) throw UsageError("--resume is not built yet (checkpoints carry no trainer state so far)");
+  if (recipe.get<std::string>("runtime", "mode") != "threads" || recipe.get<long>("runtime", "max_staleness") != 0)
+    throw UsageError(recipe.file + ": runtime: only mode \"threads\" with max_staleness 0 is built so far");
+  std::fprintf(stderr, "grpo train: %s\n%s\n", recipe.file.c_str(), recipe.resolved().dump(2).c_str());
+  const std::string run_dir = run_training(recipe, {});
+  std::fprintf(stderr, "grpo train: done; run folder %s (metrics.jsonl, tb/, checkpoints/)\n", run_dir.c_str());
+  return 0;
 }
 
 }  // namespace

@@ -1,10 +1,10 @@
 // grpo generate: sample completions from a checkpoint, G per prompt.
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "cli/prompt_rows.h"
 #include "common/atomic_file.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
@@ -49,38 +49,18 @@ int run_generate(const std::vector<std::string>& argv) {
   base.sampling.seed = static_cast<uint64_t>(args.get_int("--seed", 0));
   if (args.has("--stop")) base.stop = {args.get("--stop", "")};
 
-  auto encode = [&](const std::string& text, const std::string& where) {
-    if (!tokenizer) throw file_error(where, "prompt", "text prompts need " + ckpt + "/tokenizer.json (or give `tokens`)");
-    auto ids = tokenizer->encode(text);
-    if (lm->config.bos_token_id) ids.insert(ids.begin(), *lm->config.bos_token_id);
-    return ids;
-  };
+  const std::string hint = ckpt + "/tokenizer.json";
+  const Tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
   std::vector<rollout::GenerationRequest> requests;
   if (args.has("--prompt")) {
     requests.push_back(base);
-    requests.back().prompt = encode(args.get("--prompt", ""), "--prompt");
+    requests.back().prompt = encode_prompt(args.get("--prompt", ""), tok, lm->config.bos_token_id, "--prompt", hint);
   } else {
     const std::string path = args.get("--prompts", "");
     require_exists(path, "prompts file");
-    std::istringstream in(read_file(path));
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      const std::string where = path + ": line " + std::to_string(n);
-      json row = json::parse(line, nullptr, false);
-      if (!row.is_object()) throw file_error(where, "", "is not a JSON object");
+    for (auto& row : read_prompt_rows(path, tok, lm->config.bos_token_id, hint)) {
       requests.push_back(base);
-      if (row.contains("tokens")) {
-        if (!row["tokens"].is_array()) throw file_error(where, "tokens", "expected a list of token ids");
-        for (const auto& v : row["tokens"]) {
-          if (!v.is_number_integer()) throw file_error(where, "tokens", "expected integers, got " + v.dump());
-          requests.back().prompt.push_back(v.get<int64_t>());
-        }
-      } else if (row.contains("prompt") && row["prompt"].is_string()) {
-        requests.back().prompt = encode(row["prompt"].get<std::string>(), where);
-      } else {
-        throw file_error(where, "prompt", "expected `prompt` (text) or `tokens` (ids)");
-      }
+      requests.back().prompt = std::move(row.tokens);
     }
   }
 

@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include "cli/prompt_rows.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "learner/grpo_step.h"
@@ -26,42 +27,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-struct PromptRow {
-  json row;                     // the dataset row, passed to the reward script
-  std::vector<int64_t> tokens;  // the prompt's ids
-};
-
-std::vector<PromptRow> read_prompts(const std::string& path, const Tokenizer* tokenizer, const model::ModelConfig& config) {
-  std::istringstream in(read_file(path));
-  std::vector<PromptRow> rows;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ": line " + std::to_string(n);
-    json row = json::parse(line, nullptr, false);
-    if (!row.is_object()) throw file_error(where, "", "is not a JSON object");
-    PromptRow p;
-    if (row.contains("tokens")) {
-      if (!row["tokens"].is_array()) throw file_error(where, "tokens", "expected a list of token ids");
-      for (const auto& v : row["tokens"]) {
-        if (!v.is_number_integer()) throw file_error(where, "tokens", "expected integers, got " + v.dump());
-        p.tokens.push_back(v.get<int64_t>());
-      }
-    } else if (row.contains("prompt") && row["prompt"].is_string()) {
-      if (!tokenizer) throw file_error(where, "prompt", "text prompts need tokenizer.json in the model.init folder (or give `tokens`)");
-      p.tokens = tokenizer->encode(row["prompt"].get<std::string>());
-      if (config.bos_token_id) p.tokens.insert(p.tokens.begin(), *config.bos_token_id);
-    } else {
-      throw file_error(where, "prompt", "expected `prompt` (text) or `tokens` (ids)");
-    }
-    if (!row.contains("prompt")) row["prompt"] = "";
-    p.row = std::move(row);
-    rows.push_back(std::move(p));
-  }
-  if (rows.empty()) throw file_error(path, "", "has no prompts");
-  return rows;
-}
 
 // Keeps the newest `keep` step-* folders under `dir`.
 void prune_checkpoints(const std::string& dir, long keep) {
@@ -114,7 +79,8 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     for (auto& b : reference->named_buffers()) b.value().copy_(bsrc[b.key()]);
     reference->eval();
   }
-  auto prompts = read_prompts(v["data"]["train"].get<std::string>(), tokenizer ? &*tokenizer : nullptr, policy->config);
+  auto prompts = read_prompt_rows(v["data"]["train"].get<std::string>(), tokenizer ? &*tokenizer : nullptr,
+                                  policy->config.bos_token_id, "tokenizer.json in the model.init folder");
 
   rewards::ScorerOptions scorer_options;
   scorer_options.workers = static_cast<int>(v["reward"]["workers"].get<long>());

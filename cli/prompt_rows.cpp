@@ -1,0 +1,50 @@
+#include "cli/prompt_rows.h"
+
+#include <sstream>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+
+namespace grpo::cli {
+
+using nlohmann::json;
+
+std::vector<int64_t> encode_prompt(const std::string& text, const Tokenizer* tokenizer, std::optional<int64_t> bos,
+                                   const std::string& where, const std::string& missing_tokenizer_hint) {
+  if (!tokenizer) throw file_error(where, "prompt", "text prompts need " + missing_tokenizer_hint + " (or give `tokens`)");
+  auto ids = tokenizer->encode(text);
+  if (bos) ids.insert(ids.begin(), *bos);
+  return ids;
+}
+
+std::vector<PromptRow> read_prompt_rows(const std::string& path, const Tokenizer* tokenizer, std::optional<int64_t> bos,
+                                        const std::string& missing_tokenizer_hint) {
+  std::istringstream in(read_file(path));
+  std::vector<PromptRow> rows;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ": line " + std::to_string(n);
+    json row = json::parse(line, nullptr, false);
+    if (!row.is_object()) throw file_error(where, "", "is not a JSON object");
+    PromptRow p;
+    if (row.contains("tokens")) {
+      if (!row["tokens"].is_array()) throw file_error(where, "tokens", "expected a list of token ids");
+      for (const auto& v : row["tokens"]) {
+        if (!v.is_number_integer()) throw file_error(where, "tokens", "expected integers, got " + v.dump());
+        p.tokens.push_back(v.get<int64_t>());
+      }
+    } else if (row.contains("prompt") && row["prompt"].is_string()) {
+      p.tokens = encode_prompt(row["prompt"].get<std::string>(), tokenizer, bos, where, missing_tokenizer_hint);
+    } else {
+      throw file_error(where, "prompt", "expected `prompt` (text) or `tokens` (ids)");
+    }
+    if (!row.contains("prompt")) row["prompt"] = "";
+    p.row = std::move(row);
+    rows.push_back(std::move(p));
+  }
+  if (rows.empty()) throw file_error(path, "", "has no prompts");
+  return rows;
+}
+
+}  // namespace grpo::cli

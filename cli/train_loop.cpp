@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <sstream>
 
 #include <unistd.h>
 
+#include "actor/trajectory_log.h"
 #include "cli/prompt_rows.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -43,6 +45,37 @@ void prune_checkpoints(const std::string& dir, long keep) {
     for (const auto& f : fs::directory_iterator(found[i].second, ec)) ::unlink(f.path().c_str());
     ::rmdir(found[i].second.c_str());
   }
+}
+
+// The write-ahead-log form of a scored group: tokens, behaviour log-probs, the weight version
+// (the step), the sampling seed in the prompt row and the reward script's hash.
+actor::ScoredGroup to_logged_group(uint64_t step, size_t prompt_index, const PromptRow& prompt,
+                                   const std::vector<int64_t>& prompt_tokens, const rollout::GenerationResult& gen,
+                                   const std::vector<rewards::SampleResult>& results, const std::string& script_sha256,
+                                   uint64_t seed, const std::function<std::string(const std::vector<int64_t>&)>& decode) {
+  actor::ScoredGroup out;
+  out.group.batch_id = step;
+  out.group.prompt.prompt_id = prompt_index;
+  out.group.prompt.tokens.assign(prompt_tokens.begin(), prompt_tokens.end());
+  out.group.prompt.row = prompt.row;
+  out.group.prompt.row["sampling_seed"] = seed;
+  for (size_t i = 0; i < gen.completions.size(); ++i) {
+    const auto& c = gen.completions[i];
+    actor::Completion lc;
+    lc.text = decode(c.tokens);
+    lc.tokens.assign(c.tokens.begin(), c.tokens.end());
+    lc.logprobs = c.logprobs;
+    lc.finish_reason = c.finish_reason;
+    lc.version_start = lc.version_end = step - 1;  // the policy before this step's update
+    out.group.completions.push_back(std::move(lc));
+    actor::SampleScore score;
+    if (results[i].applicable()) score.reward = results[i].score;
+    score.metrics = results[i].metrics;
+    if (results[i].failed()) score.failure = results[i].error.empty() ? "failed" : results[i].error;
+    out.scores.push_back(std::move(score));
+  }
+  out.reward_script_sha256 = script_sha256;
+  return out;
 }
 
 }  // namespace
@@ -127,6 +160,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   gen_options.decode = decode;
 
   learner::MetricsLog metrics(run_dir, /*resume=*/false);
+  actor::TrajectoryLog trajectories(run_dir);
   const long steps = v["train"]["steps"].get<long>();
   const long save_every = v["train"]["save_every"].get<long>();
   const size_t per_step = static_cast<size_t>(v["rollout"]["prompts_per_step"].get<long>());
@@ -185,6 +219,10 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     double failures = 0;
     for (size_t gi = 0; gi < kept.size(); ++gi) {
       const auto& gen = generated[kept[gi]];
+      // Logged before it is trained on (DESIGN.md: nothing written is lost).
+      trajectories.append(to_logged_group(static_cast<uint64_t>(step), batch[kept[gi]], prompts[batch[kept[gi]]],
+                                          requests[kept[gi]].prompt, gen, scored.groups[gi], scored.script_sha256,
+                                          requests[kept[gi]].sampling.seed, decode));
       learner::ScoredPromptGroup g;
       g.prompt = requests[kept[gi]].prompt;
       for (size_t i = 0; i < gen.completions.size(); ++i) {
@@ -206,6 +244,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     policy->train();
     auto stats = learner::grpo_step(policy, optimizer, groups, step_options, reference ? &reference : nullptr);
+    trajectories.mark_consumed(trajectories.size());
     stats.metrics["lr"] = lr;
     stats.metrics["reward/failures"] = failures;
     for (const auto& [k, sc] : reward_metrics) stats.metrics["reward/" + k] = sc.first / std::max(1.0, sc.second);

@@ -18,6 +18,7 @@
 #include "learner/grpo_step.h"
 #include "learner/lr_schedule.h"
 #include "learner/metrics_log.h"
+#include "learner/optimizer_util.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/tokenizer.h"
@@ -241,7 +242,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     }
     // Update.
     const double lr = learning_rate(schedule, step - 1);
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    learner::set_adamw_lr(optimizer, lr);
     policy->train();
     auto stats = learner::grpo_step(policy, optimizer, groups, step_options, reference ? &reference : nullptr);
     trajectories.mark_consumed(trajectories.size());

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "learner/optimizer_util.h"
 #include "learner/policy_loss.h"
 #include "learner/token_logprobs.h"
 
@@ -15,13 +16,6 @@ struct Prepared {
   std::vector<double> advantages;
   std::vector<bool> counted;                  // contributes to the loss
 };
-
-double global_grad_norm(const std::vector<torch::Tensor>& params) {
-  double sq = 0.0;
-  for (const auto& p : params)
-    if (p.grad().defined()) sq += p.grad().to(torch::kFloat64).pow(2).sum().item<double>();
-  return std::sqrt(sq);
-}
 
 }  // namespace
 

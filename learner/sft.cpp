@@ -6,6 +6,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "learner/optimizer_util.h"
 #include "learner/token_logprobs.h"
 
 namespace grpo::learner {
@@ -15,17 +16,6 @@ torch::Tensor sft_loss(model::CausalLM& lm, const MicroBatch& batch, double deno
   return -(logp * batch.loss_mask).sum() / std::max(denominator, 1.0);
 }
 
-namespace {
-
-// Global gradient norm over all parameters (FP64 accumulation), and whether it is finite.
-double grad_norm(const std::vector<torch::Tensor>& params) {
-  double sq = 0.0;
-  for (const auto& p : params)
-    if (p.grad().defined()) sq += p.grad().to(torch::kFloat64).pow(2).sum().item<double>();
-  return std::sqrt(sq);
-}
-
-}  // namespace
 
 void run_sft(model::CausalLM& lm, const std::vector<TrainSequence>& data, const SftOptions& options,
              const std::function<void(const SftStepStats&)>& on_step) {
@@ -67,7 +57,7 @@ void run_sft(model::CausalLM& lm, const std::vector<TrainSequence>& data, const 
     stats.step = step + 1;
     stats.tokens = tokens;
     stats.lr = learning_rate(schedule, step);
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(stats.lr);
+    set_adamw_lr(optimizer, stats.lr);
     optimizer.zero_grad();
     double loss_sum = 0.0;
     for (const auto& rows : plan_micro_batches(lengths, options.micro_batch_tokens)) {
@@ -77,7 +67,7 @@ void run_sft(model::CausalLM& lm, const std::vector<TrainSequence>& data, const 
       loss_sum += loss.item<double>();
     }
     stats.loss = loss_sum;
-    stats.grad_norm = grad_norm(params);
+    stats.grad_norm = global_grad_norm(params);
     if (!std::isfinite(stats.loss) || !std::isfinite(stats.grad_norm)) {
       stats.skipped = true;  // never write a non-finite update into the weights
       optimizer.zero_grad();

@@ -6,6 +6,7 @@
 
 #include "common/atomic_file.h"
 #include "model/config.h"
+#include "model/fp8_linear.h"
 #include "model/safetensors.h"
 
 namespace grpo::model {
@@ -24,12 +25,30 @@ CausalLM load_checkpoint(const std::string& dir, torch::ScalarType dtype, LoadRe
   return lm;
 }
 
+CausalLM load_checkpoint_fp8(const std::string& dir, torch::ScalarType dtype, LoadReport* report) {
+  ModelConfig config = load_config(dir);
+  CausalLM lm(config);
+  quantize_model_fp8(lm);  // sets up the FP8 layout; load_weights overwrites every value
+  if (dtype != torch::kFloat32) cast_unquantized(lm, dtype);
+  auto ckpt = std::make_shared<safetensors::Checkpoint>(safetensors::Checkpoint::open(dir));
+  TensorSource src;
+  src.description = dir;
+  src.names = ckpt->names();
+  src.get = [ckpt](const std::string& name) { return ckpt->tensor(name); };
+  LoadReport r = load_weights(lm, src);
+  if (report) *report = r;
+  return lm;
+}
+
 void save_checkpoint(CausalLM& lm, const std::string& dir, size_t max_shard_bytes) {
   std::filesystem::create_directories(dir);
   ModelConfig c = lm->config;
-  // We write unquantized weights; a quantization_config would make transformers (and any FP8
-  // loader) expect F8_E4M3 tensors with scales. The FP8 export path adds it back.
-  c.quantization_config.reset();
+  // A quantization_config makes transformers (and any FP8 loader) expect F8_E4M3 tensors with
+  // scales, so it is written exactly when the model has FP8 layers.
+  if (count_fp8_linears(lm) > 0)
+    c.quantization_config = QuantizationConfig{};  // DeepSeek's: dynamic, e4m3, fp8, [128, 128]
+  else
+    c.quantization_config.reset();
   save_config(c, (std::filesystem::path(dir) / "config.json").string());
   nlohmann::json gen = {{"bos_token_id", c.bos_token_id ? nlohmann::json(*c.bos_token_id) : nlohmann::json(nullptr)},
                         {"eos_token_id", c.eos_token_ids.size() == 1 ? nlohmann::json(c.eos_token_ids[0])

@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "model/fp8_linear.h"
 #include "model/rope.h"
 
 namespace grpo::model {
@@ -40,7 +41,9 @@ torch::Tensor masked_softmax(const torch::Tensor& scores, const torch::Tensor& a
 
 std::pair<torch::Tensor, torch::Tensor> MLAImpl::project_q(const torch::Tensor& x, const torch::Tensor& cos,
                                                            const torch::Tensor& sin) {
-  auto q = q_proj ? q_proj(x) : q_b_proj(q_a_layernorm(q_a_proj(x)));        // [B, S, H·(nope+R)]
+  // linear_forward: FP8 weights or FP8 training when the layer has them (model/fp8_linear.h).
+  auto q = q_proj ? linear_forward(q_proj, x)
+                  : linear_forward(q_b_proj, q_a_layernorm(linear_forward(q_a_proj, x)));  // [B, S, H·(nope+R)]
   q = q.unflatten(-1, {heads_, nope_ + rope_});                              // [B, S, H, nope+R]
   auto q_nope = q.narrow(-1, 0, nope_);                                      // [B, S, H, nope]
   auto q_pe = apply_rope_interleaved(q.narrow(-1, nope_, rope_), cos, sin);  // [B, S, H, R]
@@ -49,7 +52,7 @@ std::pair<torch::Tensor, torch::Tensor> MLAImpl::project_q(const torch::Tensor& 
 
 std::pair<torch::Tensor, torch::Tensor> MLAImpl::project_kv_latent(const torch::Tensor& x, const torch::Tensor& cos,
                                                                    const torch::Tensor& sin) {
-  auto kv = kv_a_proj_with_mqa(x);                         // [B, S, kv_rank + R]
+  auto kv = linear_forward(kv_a_proj_with_mqa, x);         // [B, S, kv_rank + R]
   auto c_kv = kv_a_layernorm(kv.narrow(-1, 0, kv_rank_));  // [B, S, kv_rank], normalised before caching
   auto k_pe = apply_rope_interleaved(kv.narrow(-1, kv_rank_, rope_), cos, sin);  // [B, S, R], one head shared by all
   return {c_kv, k_pe};
@@ -59,7 +62,7 @@ torch::Tensor MLAImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                                const torch::Tensor& allowed) {
   auto [q_nope, q_pe] = project_q(x, cos, sin);
   auto [c_kv, k_pe] = project_kv_latent(x, cos, sin);
-  auto kvb = kv_b_proj(c_kv).unflatten(-1, {heads_, nope_ + v_});  // [B, T, H, nope+v]
+  auto kvb = linear_forward(kv_b_proj, c_kv).unflatten(-1, {heads_, nope_ + v_});  // [B, T, H, nope+v]
   auto k_nope = kvb.narrow(-1, 0, nope_);                          // [B, T, H, nope]
   auto v = kvb.narrow(-1, nope_, v_);                              // [B, T, H, v]
   // q·k = q_nope·k_nope + q_pe·k_pe; the second term shares k_pe across heads.
@@ -67,7 +70,7 @@ torch::Tensor MLAImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
                 scale_;                               // [B, H, S, T]
   auto p = masked_softmax(scores, allowed);           // [B, H, S, T]
   auto o = torch::einsum("bhst,bthd->bshd", {p, v});  // [B, S, H, v]
-  return o_proj(o.flatten(-2));                       // [B, S, hidden]
+  return linear_forward(o_proj, o.flatten(-2));       // [B, S, hidden]
 }
 
 torch::Tensor MLAImpl::forward_absorbed(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -81,7 +84,8 @@ torch::Tensor MLAImpl::forward_absorbed(const torch::Tensor& x, const torch::Ten
   auto kv = kv_cache.narrow(1, 0, t_end);  // [B, T, kv_rank]
   auto pe = pe_cache.narrow(1, 0, t_end);  // [B, T, R]
 
-  auto w = kv_b_proj->weight.view({heads_, nope_ + v_, kv_rank_});  // [H, nope+v, kv_rank]
+  // FP8 kv_b_proj is dequantized here, as DeepSeek's absorb path does.
+  auto w = dense_weight(kv_b_proj).to(x.scalar_type()).view({heads_, nope_ + v_, kv_rank_});  // [H, nope+v, kv_rank]
   auto w_uk = w.narrow(1, 0, nope_);                                // [H, nope, kv_rank]
   auto w_uv = w.narrow(1, nope_, v_);                               // [H, v, kv_rank]
   auto q_latent = torch::einsum("bshd,hdc->bshc", {q_nope, w_uk});  // [B, S, H, kv_rank] = W_UKᵀ q_nope
@@ -91,7 +95,7 @@ torch::Tensor MLAImpl::forward_absorbed(const torch::Tensor& x, const torch::Ten
   auto p = masked_softmax(scores, allowed);             // [B, H, S, T]
   auto u = torch::einsum("bhst,btc->bshc", {p, kv});    // [B, S, H, kv_rank]
   auto o = torch::einsum("bshc,hdc->bshd", {u, w_uv});  // [B, S, H, v] = W_UV u
-  return o_proj(o.flatten(-2));                         // [B, S, hidden]
+  return linear_forward(o_proj, o.flatten(-2));         // [B, S, hidden]
 }
 
 }  // namespace grpo::model

@@ -1,5 +1,7 @@
 #include "model/mlp.h"
 
+#include "model/fp8_linear.h"
+
 namespace grpo::model {
 
 MLPImpl::MLPImpl(int64_t hidden_size, int64_t intermediate_size) {
@@ -11,6 +13,9 @@ MLPImpl::MLPImpl(int64_t hidden_size, int64_t intermediate_size) {
   down_proj = register_module("down_proj", linear(intermediate_size, hidden_size));
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x) { return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); }
+// linear_forward: FP8 weights or FP8 training when the layer has them (model/fp8_linear.h).
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  return linear_forward(down_proj, torch::silu(linear_forward(gate_proj, x)) * linear_forward(up_proj, x));
+}
 
 }  // namespace grpo::model

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "model/fp8_ops.h"
 
 namespace grpo::model {
 namespace {
@@ -159,8 +160,46 @@ LoadReport load_weights(CausalLM& lm, const TensorSource& source) {
   std::vector<std::string> missing, unexpected;
   std::set<std::string> used;
   torch::NoGradGuard no_grad;
+  // FP8 layers of an FP8 model (model/fp8_linear.h): the weight and its weight_scale_inv buffer
+  // are filled together, bit for bit from an FP8 checkpoint with 128x128 blocks, else by
+  // quantizing what the checkpoint holds.
+  const std::string scale_suffix = "_scale_inv";
+  std::map<std::string, torch::Tensor> fp8_scale_targets;  // weight name -> its scale buffer
+  for (auto& [name, target] : wanted)
+    if (name.size() > scale_suffix.size() &&
+        name.compare(name.size() - scale_suffix.size(), scale_suffix.size(), scale_suffix) == 0)
+      fp8_scale_targets[name.substr(0, name.size() - scale_suffix.size())] = target;
+  auto load_fp8 = [&](const std::string& name, torch::Tensor& target) {
+    torch::Tensor scale_target = fp8_scale_targets.at(name);
+    const bool raw = names.count(name) && names.count(name + scale_suffix) && block_rows == 128 && block_cols == 128;
+    Fp8Matrix m;
+    if (raw) {
+      m = {source.get(name).view(torch::kFloat8_e4m3fn), source.get(name + scale_suffix).to(torch::kFloat32)};
+      ++report.fp8_kept;
+    } else {
+      m = fp8_quantize_weight(available.at(name)());
+      ++report.fp8_quantized;
+    }
+    if (m.q.sizes() != target.sizes() || m.scale.sizes() != scale_target.sizes()) {
+      misshaped.push_back(name + ": has shape " + shape_str(m.q.sizes()) + " (scales " + shape_str(m.scale.sizes()) +
+                          "), expected " + shape_str(target.sizes()) + " (scales " +
+                          shape_str(scale_target.sizes()) + ")");
+      return;
+    }
+    target.view(torch::kUInt8).copy_(m.q.view(torch::kUInt8));
+    scale_target.copy_(m.scale);
+  };
   for (auto& [name, target] : wanted) {
+    if (name.size() > scale_suffix.size() &&
+        name.compare(name.size() - scale_suffix.size(), scale_suffix.size(), scale_suffix) == 0 &&
+        fp8_scale_targets.count(name.substr(0, name.size() - scale_suffix.size())))
+      continue;  // filled with its FP8 weight
     auto it = available.find(name);
+    if (target.scalar_type() == torch::kFloat8_e4m3fn && it != available.end() && fp8_scale_targets.count(name)) {
+      used.insert(name);
+      load_fp8(name, target);
+      continue;
+    }
     if (it == available.end()) {
       if (!in_absent_mtp(name)) missing.push_back(name + ": expected shape " + shape_str(target.sizes()));
       continue;

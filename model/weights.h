@@ -28,11 +28,16 @@ TensorSource tensor_source(const std::map<std::string, torch::Tensor>& tensors, 
 
 struct LoadReport {
   bool fused_experts = false;           // some layer came in the fused 3-D layout
-  int64_t fp8_weights = 0;              // weights dequantised from F8_E4M3 + scale_inv
+  int64_t fp8_weights = 0;              // F8_E4M3 + scale_inv weights in the checkpoint
+  int64_t fp8_kept = 0;                 // of those, copied as they are into FP8 layers
+  int64_t fp8_quantized = 0;            // FP8 layers filled by quantizing a higher-precision weight
   std::vector<int64_t> mtp_not_loaded;  // MTP module indices (0-based) the checkpoint does not hold
 };
 
 // Copies every parameter and buffer of `lm` from `source` (converted to the parameter's dtype).
+// FP8 layers of `lm` (model/fp8_linear.h) take an FP8 checkpoint's weight and weight_scale_inv
+// as they are, and quantize a higher-precision weight; other parameters get FP8 weights
+// dequantised.
 // Missing, unexpected and mis-shaped tensors give one grpo::Error listing each. An MTP module
 // that is absent as a whole (transformers' save_pretrained drops MTP) is allowed and reported.
 LoadReport load_weights(CausalLM& lm, const TensorSource& source);

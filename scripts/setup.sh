@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 TORCH_VERSION=2.11.0   # matches the GPU machine's preinstalled PyTorch
-REFERENCE_PACKAGES=(transformers==5.23.0 safetensors==0.8.0 tokenizers==0.23.3 tensorboard==2.21.0 numpy)
+REFERENCE_PACKAGES=(transformers==5.23.0 safetensors==0.8.0 tokenizers==0.23.3 tensorboard==2.21.0 accelerate==1.15.0 numpy)
 DEBIAN_PACKAGES=(build-essential cmake ninja-build pkg-config ccache git python3-venv
                  libzmq3-dev cppzmq-dev nlohmann-json3-dev liblua5.4-dev lua5.4 libgtest-dev libgmock-dev
                  libpcre2-dev libopenblas-dev clang)

@@ -99,27 +99,73 @@ int64_t draw(const torch::Tensor& probs, double u) {
   return last_nonzero;  // u·total rounded up to the total: the last token with mass
 }
 
+namespace {
+// No truncation and no penalty: the draw distribution is softmax(logits/T) itself, so the
+// behaviour log-probs computed for all rows at once serve both the draw and the record.
+bool plain(const SamplingParams& p) {
+  return p.repetition_penalty == 1.0 && p.top_k == 0 && p.top_p == 1.0 && p.min_p == 0.0;
+}
+
+int64_t argmax_row(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
+// Inverse CDF over exp(logp) in FP64, as draw() does over probabilities.
+int64_t draw_from_logp(const float* logp, int64_t n, double u) {
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) total += std::exp(static_cast<double>(logp[i]));
+  const double target = u * total;
+  double cumulative = 0.0;
+  int64_t last_nonzero = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    const double p = std::exp(static_cast<double>(logp[i]));
+    if (p <= 0.0) continue;
+    last_nonzero = i;
+    cumulative += p;
+    if (target < cumulative) return i;
+  }
+  GRPO_CHECK(last_nonzero >= 0, "cannot draw from an all-zero distribution");
+  return last_nonzero;
+}
+}  // namespace
+
 std::vector<SampledToken> sample_tokens(const torch::Tensor& logits, const std::vector<SamplingParams>& params,
                                         const std::vector<uint64_t>& streams, const std::vector<uint64_t>& steps,
                                         const std::vector<std::vector<int64_t>>& histories) {
   GRPO_CHECK(logits.dim() == 2, "logits must be [N, V]");
   const auto n = static_cast<size_t>(logits.size(0));
+  const int64_t vocab = logits.size(1);
   GRPO_CHECK(params.size() == n && streams.size() == n && steps.size() == n, "one params/stream/step per row");
   GRPO_CHECK(histories.empty() || histories.size() == n, "histories: none or one per row");
-  torch::Tensor rows = logits.to(torch::kFloat32);
+  torch::Tensor rows = logits.to(torch::kFloat32).contiguous();
+  // Behaviour log-probs of every row in one op: log softmax(logits / T), T = 1 for greedy rows.
+  std::vector<float> temps(n);
+  for (size_t i = 0; i < n; ++i) temps[i] = params[i].temperature > 0.0 ? static_cast<float>(params[i].temperature) : 1.0f;
+  torch::Tensor t = torch::from_blob(temps.data(), {static_cast<int64_t>(n), 1}, torch::kFloat32);
+  torch::Tensor logp = torch::log_softmax(rows / t, /*dim=*/-1).contiguous();  // [N, V]
+  const float* logit_data = rows.data_ptr<float>();
+  const float* logp_data = logp.data_ptr<float>();
   std::vector<SampledToken> out(n);
-  std::vector<int64_t> tokens(n);
   static const std::vector<int64_t> kNoHistory;
   for (size_t i = 0; i < n; ++i) {
     const auto& history = histories.empty() ? kNoHistory : histories[i];
-    torch::Tensor probs = sampling_probs(rows[static_cast<int64_t>(i)], params[i], history);
-    tokens[i] = params[i].greedy() ? probs.argmax().item<int64_t>() : draw(probs, uniform_for(params[i].seed, streams[i], steps[i]));
-    out[i].token = tokens[i];
-  }
-  // Log-probs per row with that row's temperature.
-  for (size_t i = 0; i < n; ++i) {
-    auto row = rows.slice(0, static_cast<int64_t>(i), static_cast<int64_t>(i) + 1);
-    out[i].logprob = behaviour_logprobs(row, torch::tensor({tokens[i]}), params[i].temperature).item<float>();
+    const float* row_logits = logit_data + static_cast<int64_t>(i) * vocab;
+    const float* row_logp = logp_data + static_cast<int64_t>(i) * vocab;
+    int64_t token;
+    if (plain(params[i]) && params[i].greedy()) {
+      token = argmax_row(row_logits, vocab);
+    } else if (plain(params[i])) {
+      token = draw_from_logp(row_logp, vocab, uniform_for(params[i].seed, streams[i], steps[i]));
+    } else {
+      torch::Tensor probs = sampling_probs(rows[static_cast<int64_t>(i)], params[i], history);
+      token = params[i].greedy() ? probs.argmax().item<int64_t>()
+                                 : draw(probs, uniform_for(params[i].seed, streams[i], steps[i]));
+    }
+    out[i].token = token;
+    out[i].logprob = row_logp[token];
   }
   return out;
 }

@@ -27,6 +27,13 @@ PY
 a="$("$GRPO" generate "$work/ckpt" --prompts "$work/prompts.jsonl" --temperature 0 --max-new-tokens 6 --json 2>/dev/null)"
 b="$("$GRPO" generate "$work/ckpt" --prompts "$work/prompts.jsonl" --temperature 0 --max-new-tokens 6 --json 2>/dev/null)"
 [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "greedy generation is not deterministic"
+c="$("$GRPO" generate "$work/ckpt" --prompts "$work/prompts.jsonl" --temperature 0 --max-new-tokens 6 --json --draft --max-batch-rows 2 2>"$work/draft.err")"
+python3 - "$a" "$c" <<'PY' && ok || bad "greedy tokens changed with --draft / --max-batch-rows 2: $c"
+import json, sys
+tokens = lambda out: [json.loads(l).get("tokens") for l in out.strip().splitlines()]
+assert tokens(sys.argv[1]) == tokens(sys.argv[2]), (tokens(sys.argv[1]), tokens(sys.argv[2]))
+PY
+grep -q "MTP drafts: .* accepted" "$work/draft.err" && ok || bad "--draft did not report the acceptance rate: $(cat "$work/draft.err")"
 msg="$("$GRPO" generate "$work/ckpt" --prompts "$work/prompts.jsonl" --top-p 0 --json 2>&1)"
 grep -q "top_p" <<<"$msg" && ok || bad "top-p 0 not reported: $msg"
 msg="$("$GRPO" generate "$work/ckpt" --prompt "hello" 2>&1)" && bad "text prompt without tokenizer accepted" || ok

@@ -17,7 +17,8 @@ const char* kUsage =
     "Runs reinforcement learning as the recipe says and writes a run folder.\n"
     "--dry-run       check the recipe (every key, type and range) and print the resolved configuration\n"
     "--print-schema  print every recipe key with its type, default and range (Markdown)\n"
-    "--resume DIR    continue the run in DIR from its last checkpoint";
+    "--resume DIR    continue the run folder DIR from its newest complete checkpoint (incomplete ones\n"
+    "                are named and skipped); the recipe must be the run's (config.json in DIR)";
 
 int run_train(const std::vector<std::string>& argv) {
   Args args("train", {{"--dry-run", false, ""}, {"--print-schema", false, ""}, {"--resume", true, ""}}, argv);
@@ -33,11 +34,15 @@ int run_train(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "grpo train: %s is valid\n", recipe.file.c_str());
     return 0;
   }
-  if (args.has("--resume")) throw UsageError("--resume is not built yet (checkpoints carry no trainer state so far)");
+  TrainRunOptions options;
+  if (args.has("--resume")) {
+    options.resume_dir = args.get("--resume", "");
+    require_exists(options.resume_dir, "run folder to resume");
+  }
   if (recipe.get<std::string>("runtime", "mode") != "threads" || recipe.get<long>("runtime", "max_staleness") != 0)
     throw UsageError(recipe.file + ": runtime: only mode \"threads\" with max_staleness 0 is built so far");
   std::fprintf(stderr, "grpo train: %s\n%s\n", recipe.file.c_str(), recipe.resolved().dump(2).c_str());
-  const std::string run_dir = run_training(recipe, {});
+  const std::string run_dir = run_training(recipe, options);
   std::fprintf(stderr, "grpo train: done; run folder %s (metrics.jsonl, tb/, checkpoints/)\n", run_dir.c_str());
   return 0;
 }

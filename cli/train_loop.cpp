@@ -1,7 +1,10 @@
 #include "cli/train_loop.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -9,17 +12,23 @@
 #include <random>
 #include <sstream>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include "actor/trajectory_log.h"
 #include "cli/prompt_rows.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "learner/checkpoint_dir.h"
 #include "learner/grpo_step.h"
 #include "learner/lr_schedule.h"
 #include "learner/metrics_log.h"
 #include "learner/optimizer_util.h"
+#include "learner/progress.h"
+#include "learner/reference_model.h"
+#include "learner/trainer_state.h"
 #include "model/checkpoint.h"
+#include "model/fp8_training.h"
 #include "model/config.h"
 #include "model/tokenizer.h"
 #include "rewards/scorer.h"
@@ -31,21 +40,32 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-// Keeps the newest `keep` step-* folders under `dir`.
-void prune_checkpoints(const std::string& dir, long keep) {
-  std::vector<std::pair<long, fs::path>> found;
+void freeze(model::CausalLM& lm) {
+  for (auto& p : lm->parameters()) p.set_requires_grad(false);
+  lm->eval();
+}
+
+// Cuts the write-ahead log back to what the checkpoint had consumed. In the synchronous loop the
+// records after it are the rollouts of steps the checkpoint does not contain; the resumed run
+// samples them again with the same seeds, so they are logged again and nothing is lost.
+void rewind_trajectory_log(const std::string& run_dir, const learner::TrainerState& st) {
+  const std::string wal = run_dir + "/trajectories.wal";
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("step-", 0) == 0) found.emplace_back(std::atol(name.c_str() + 5), e.path());
+  const auto size = fs::file_size(wal, ec);
+  if (ec) {
+    if (st.trajectory_bytes > 0) throw file_error(wal, "", "missing, but the checkpoint says it had " + std::to_string(st.trajectory_bytes) + " bytes");
+    return;
   }
-  std::sort(found.begin(), found.end());
-  for (size_t i = 0; i + static_cast<size_t>(keep) < found.size(); ++i) {
-    // Each checkpoint is a flat folder of files: remove them one by one (std::filesystem::remove_all
-    // resolves to a broken copy exported by libtorch).
-    for (const auto& f : fs::directory_iterator(found[i].second, ec)) ::unlink(f.path().c_str());
-    ::rmdir(found[i].second.c_str());
-  }
+  if (size < st.trajectory_bytes)
+    throw file_error(wal, "", std::to_string(size) + " bytes, shorter than the checkpoint's " + std::to_string(st.trajectory_bytes));
+  if (::truncate(wal.c_str(), static_cast<off_t>(st.trajectory_bytes)) != 0)
+    throw file_error(wal, "", std::string("cannot truncate: ") + std::strerror(errno));
+  write_file_atomic(run_dir + "/trajectories.cursor", std::to_string(st.trajectory_records) + "\n");
+}
+
+long kill_step_from_env() {
+  const char* s = std::getenv("GRPO_TEST_KILL_AT_STEP");
+  return s ? std::atol(s) : -1;
 }
 
 // The write-ahead-log form of a scored group: tokens, behaviour log-probs, the weight version
@@ -83,35 +103,69 @@ actor::ScoredGroup to_logged_group(uint64_t step, size_t prompt_index, const Pro
 
 std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& run_options) {
   const json& v = recipe.values;
-  std::string run_dir = v["train"]["run_dir"].get<std::string>();
+  const bool resuming = !run_options.resume_dir.empty();
+  std::string run_dir = resuming ? run_options.resume_dir : v["train"]["run_dir"].get<std::string>();
   if (run_dir.empty()) run_dir = "runs/" + v["name"].get<std::string>();
-  fs::create_directories(run_dir + "/checkpoints");
-  write_file_atomic(run_dir + "/config.json", recipe.resolved().dump(2) + "\n");
+  const std::string checkpoints_dir = run_dir + "/checkpoints";
   const uint64_t seed = v["train"]["seed"].get<uint64_t>();
+  if (const long threads = v["runtime"]["threads"].get<long>(); threads > 0) torch::set_num_threads(static_cast<int>(threads));
+
+  // Where a resumed run starts: the newest complete checkpoint, naming the incomplete ones skipped.
+  learner::CheckpointFolder resume_from;
+  if (resuming) {
+    if (!fs::is_directory(checkpoints_dir))
+      throw file_error(run_dir, "checkpoints", "no checkpoints folder: is this a run folder written by grpo train?");
+    std::vector<learner::CheckpointFolder> skipped;
+    resume_from = learner::latest_complete_checkpoint(checkpoints_dir, &skipped);
+    for (const auto& s : skipped)
+      std::fprintf(stderr, "grpo train: skipping incomplete checkpoint %s: %s\n", s.path.c_str(), s.problem.c_str());
+    if (resume_from.path.empty())
+      throw file_error(checkpoints_dir, "", "no complete checkpoint to resume from (start the run again without --resume)");
+    if (!fs::exists(resume_from.path + "/trainer_state/state.json"))
+      throw file_error(resume_from.path, "trainer_state", "missing: this checkpoint was written without trainer state and cannot be resumed");
+    const std::string saved = run_dir + "/config.json";
+    if (fs::exists(saved) && json::parse(read_file(saved), nullptr, false) != recipe.resolved())
+      std::fprintf(stderr, "grpo train: warning: the recipe differs from %s; the resumed run follows the recipe given now\n",
+                   saved.c_str());
+    std::fprintf(stderr, "grpo train: resuming %s from %s\n", run_dir.c_str(), resume_from.path.c_str());
+  }
+  fs::create_directories(checkpoints_dir);
+  write_file_atomic(run_dir + "/config.json", recipe.resolved().dump(2) + "\n");
 
   // Policy, reference and tokenizer.
   const std::string init = v["model"]["init"].get<std::string>();
   model::CausalLM policy{nullptr};
   std::optional<Tokenizer> tokenizer;
-  if (!init.empty()) {
+  if (!init.empty() && fs::exists(init + "/tokenizer.json")) tokenizer = Tokenizer::from_file(init + "/tokenizer.json");
+  if (resuming) {
+    policy = model::load_checkpoint(resume_from.path);
+  } else if (!init.empty()) {
     policy = model::load_checkpoint(init);
-    if (fs::exists(init + "/tokenizer.json")) tokenizer = Tokenizer::from_file(init + "/tokenizer.json");
   } else {
     policy = model::CausalLM(model::load_config(v["model"]["config"].get<std::string>()));
     model::init_weights(policy, seed);
   }
-  if (v["model"]["precision"] != "fp32")
-    throw file_error(recipe.file, "model.precision", "only fp32 is built so far in the CPU training loop");
+  // FP8 training (model/fp8_training.h): the quantized linears run their three GEMMs in FP8
+  // with block scaling; master weights and optimizer state stay FP32.
+  if (v["model"]["precision"] == "fp8") model::enable_fp8_training(policy);
+  if (v["model"]["precision"] == "bf16")
+    throw file_error(recipe.file, "model.precision", "bf16 training is not built yet; use \"fp32\" or \"fp8\"");
   const auto& algo = recipe.algorithm;
+  const long ref_refresh_every = v["train"]["ref_refresh_every"].get<long>();
+  if (ref_refresh_every > 0 && algo.loss.kl_coef == 0)
+    std::fprintf(stderr, "grpo train: note: train.ref_refresh_every has no effect with algorithm.kl_coef 0 (no reference)\n");
   model::CausalLM reference{nullptr};
+  long reference_step = 0;
   if (algo.loss.kl_coef > 0) {
-    reference = model::CausalLM(policy->config);
-    torch::NoGradGuard no_grad;
-    auto src = policy->named_parameters();
-    for (auto& p : reference->named_parameters()) p.value().copy_(src[p.key()]);
-    auto bsrc = policy->named_buffers();
-    for (auto& b : reference->named_buffers()) b.value().copy_(bsrc[b.key()]);
-    reference->eval();
+    if (resuming) {
+      const std::string ref_dir = resume_from.path + "/trainer_state/reference";
+      if (!fs::exists(ref_dir + "/config.json"))
+        throw file_error(resume_from.path, "trainer_state/reference", "missing, but the recipe has a KL term (algorithm.kl_coef > 0)");
+      reference = model::load_checkpoint(ref_dir);
+      freeze(reference);
+    } else {
+      reference = learner::clone_model(policy);
+    }
   }
   auto prompts = read_prompt_rows(v["data"]["train"].get<std::string>(), tokenizer ? &*tokenizer : nullptr,
                                   policy->config.bos_token_id, "tokenizer.json in the model.init folder");
@@ -140,6 +194,8 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   step_options.updates_per_batch = o["updates_per_batch"].get<long>();
   step_options.grad_clip = o["grad_clip"].get<double>();
   step_options.max_new_tokens = v["rollout"]["max_new_tokens"].get<long>();
+  step_options.bias_update_speed = v["train"]["bias_update_speed"].get<double>();
+  step_options.mtp_loss_coef = v["train"]["mtp_loss_coef"].get<double>();
   if (policy->config.pad_token_id) step_options.pad_id = *policy->config.pad_token_id;
 
   rollout::GenerationRequest base;
@@ -152,6 +208,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   base.stop = v["rollout"]["stop"].get<std::vector<std::string>>();
   rollout::GeneratorOptions gen_options;
   gen_options.eos_token_ids = policy->config.eos_token_ids;
+  gen_options.speculative = v["rollout"]["mtp_draft"].get<bool>() ? 1 : 0;
   auto decode = [&](const std::vector<int64_t>& ids) {
     if (tokenizer) return tokenizer->decode(ids);
     std::string s;  // without a tokenizer the script sees the ids, space-separated
@@ -160,29 +217,71 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   };
   gen_options.decode = decode;
 
-  learner::MetricsLog metrics(run_dir, /*resume=*/false);
-  actor::TrajectoryLog trajectories(run_dir);
+  // Data order, and where a resumed run picks everything up.
   const long steps = v["train"]["steps"].get<long>();
   const long save_every = v["train"]["save_every"].get<long>();
   const size_t per_step = static_cast<size_t>(v["rollout"]["prompts_per_step"].get<long>());
+  const bool shuffle = v["data"]["shuffle"].get<bool>();
   std::mt19937_64 rng(seed);
   std::vector<size_t> order(prompts.size());
   std::iota(order.begin(), order.end(), 0);
-  if (v["data"]["shuffle"].get<bool>()) std::shuffle(order.begin(), order.end(), rng);
+  if (shuffle) std::shuffle(order.begin(), order.end(), rng);
   size_t cursor = 0;
+  long start_step = 0;
+  uint64_t metrics_lines = 0;
+  if (resuming) {
+    const auto st = learner::load_trainer_state(resume_from.path + "/trainer_state", optimizer);
+    if (st.order.size() != prompts.size())
+      throw file_error(resume_from.path + "/trainer_state/state.json", "order",
+                       std::to_string(st.order.size()) + " prompts, but data.train has " + std::to_string(prompts.size()));
+    rng = learner::rng_from_string(st.data_rng, resume_from.path + "/trainer_state/state.json");
+    order = st.order;
+    cursor = st.cursor;
+    start_step = st.step;
+    reference_step = st.reference_step;
+    metrics_lines = st.metrics_lines;
+    learner::truncate_lines(run_dir + "/metrics.jsonl", st.metrics_lines);  // no step twice
+    rewind_trajectory_log(run_dir, st);
+  }
+  learner::MetricsLog metrics(run_dir, /*resume=*/resuming);
+  actor::TrajectoryLog trajectories(run_dir);
   auto save = [&](long step) {
-    const std::string dir = run_dir + "/checkpoints/step-" + std::to_string(step);
-    model::save_checkpoint(policy, dir);
-    if (tokenizer && !init.empty()) write_file_atomic(dir + "/tokenizer.json", read_file(init + "/tokenizer.json"));
-    prune_checkpoints(run_dir + "/checkpoints", v["train"]["keep_last"].get<long>());
+    // Written under a temporary name, manifest last, then renamed (learner/checkpoint_dir.h).
+    const std::string name = "step-" + std::to_string(step);
+    const std::string tmp = checkpoints_dir + "/.tmp-" + name;
+    learner::remove_tree(tmp);
+    model::save_checkpoint(policy, tmp);
+    if (tokenizer) write_file_atomic(tmp + "/tokenizer.json", read_file(init + "/tokenizer.json"));
+    learner::TrainerState st;
+    st.step = step;
+    st.data_rng = learner::rng_to_string(rng);
+    st.order = order;
+    st.cursor = cursor;
+    st.metrics_lines = metrics_lines;
+    st.trajectory_records = trajectories.size();
+    std::error_code ec;
+    st.trajectory_bytes = fs::file_size(trajectories.path(), ec);
+    if (ec) st.trajectory_bytes = 0;
+    st.reference_step = reference_step;
+    learner::save_trainer_state(tmp + "/trainer_state", st, optimizer);
+    if (reference) model::save_checkpoint(reference, tmp + "/trainer_state/reference");
+    learner::commit_checkpoint_dir(tmp, checkpoints_dir + "/" + name);
+    learner::prune_checkpoints(checkpoints_dir, v["train"]["keep_last"].get<long>());
   };
+  if (start_step >= steps) {
+    std::fprintf(stderr, "grpo train: %s already reached step %ld of %ld\n", run_dir.c_str(), start_step, steps);
+    policy->eval();
+    return run_dir;
+  }
 
-  for (long step = 1; step <= steps; ++step) {
+  const long kill_at = kill_step_from_env();
+  learner::Progress progress("train", steps, start_step);
+  for (long step = start_step + 1; step <= steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<size_t> batch;
     while (batch.size() < std::min(per_step, prompts.size())) {
       if (cursor == order.size()) {
-        if (v["data"]["shuffle"].get<bool>()) std::shuffle(order.begin(), order.end(), rng);
+        if (shuffle) std::shuffle(order.begin(), order.end(), rng);
         cursor = 0;
       }
       batch.push_back(order[cursor++]);
@@ -196,6 +295,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     }
     policy->eval();
     auto generated = rollout::generate(policy, requests, gen_options);
+    const double rollout_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // Rewards.
     std::vector<rewards::SampleGroup> samples;
     std::vector<size_t> kept;
@@ -217,7 +317,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     auto scored = scorer.score(samples);
     std::vector<learner::ScoredPromptGroup> groups;
     std::map<std::string, std::pair<double, double>> reward_metrics;  // sum, count
-    double failures = 0;
+    double failures = 0, rollout_tokens = 0;
     for (size_t gi = 0; gi < kept.size(); ++gi) {
       const auto& gen = generated[kept[gi]];
       // Logged before it is trained on (DESIGN.md: nothing written is lost).
@@ -236,25 +336,48 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
           reward_metrics[k].first += x;
           reward_metrics[k].second += 1;
         }
+        rollout_tokens += static_cast<double>(c.tokens.size());
         g.completions.push_back({c.tokens, c.logprobs, reward, c.finish_reason == "length"});
       }
       groups.push_back(std::move(g));
     }
+    if (step == kill_at) ::raise(SIGKILL);  // test hook (train_loop.h)
     // Update.
+    const auto t_update = std::chrono::steady_clock::now();
     const double lr = learning_rate(schedule, step - 1);
     learner::set_adamw_lr(optimizer, lr);
     policy->train();
     auto stats = learner::grpo_step(policy, optimizer, groups, step_options, reference ? &reference : nullptr);
     trajectories.mark_consumed(trajectories.size());
+    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_update).count();
+    double train_tokens = 0;  // prompt + completion tokens through forward and backward, per update
+    for (const auto& g : groups)
+      for (const auto& c : g.completions) train_tokens += static_cast<double>(g.prompt.size() + c.tokens.size());
     stats.metrics["lr"] = lr;
+    if (gen_options.speculative > 0) {  // MTP drafting: share of drafted tokens the main model kept
+      double drafted = 0, accepted = 0;
+      for (const auto& g : generated) drafted += static_cast<double>(g.drafted), accepted += static_cast<double>(g.accepted);
+      stats.metrics["rollout/mtp_acceptance"] = drafted > 0 ? accepted / drafted : 0.0;
+    }
     stats.metrics["reward/failures"] = failures;
     for (const auto& [k, sc] : reward_metrics) stats.metrics["reward/" + k] = sc.first / std::max(1.0, sc.second);
+    stats.metrics["ref/step"] = static_cast<double>(reference_step);
+    stats.metrics["throughput/rollout_tokens_per_s"] = rollout_tokens / std::max(rollout_s, 1e-9);
+    stats.metrics["throughput/train_tokens_per_s"] =
+        train_tokens * static_cast<double>(step_options.updates_per_batch) / std::max(train_s, 1e-9);
     stats.metrics["time/step_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     metrics.log(step, stats.metrics);
-    if (!run_options.quiet)
-      std::fprintf(stderr, "step %4ld/%ld  reward %.3f  loss %+.4f  kl %.4f  len %.1f  %.1fs\n", step, steps,
-                   stats.metrics["reward/mean"], stats.metrics["loss"], stats.metrics["kl"],
-                   stats.metrics["response_length/mean"], stats.metrics["time/step_s"]);
+    ++metrics_lines;
+    if (reference && learner::reference_refresh_due(step, ref_refresh_every)) {
+      learner::copy_weights(policy, reference);
+      reference_step = step;
+    }
+    if (!run_options.quiet) {
+      char detail[160];
+      std::snprintf(detail, sizeof detail, "reward %.3f  loss %+.4f  kl %.4f  len %.1f", stats.metrics["reward/mean"],
+                    stats.metrics["loss"], stats.metrics["kl"], stats.metrics["response_length/mean"]);
+      progress.update(step, detail);
+    }
     if (save_every > 0 && step % save_every == 0 && step != steps) save(step);
   }
   save(steps);

@@ -6,9 +6,22 @@
 #include "learner/optimizer_util.h"
 #include "learner/policy_loss.h"
 #include "learner/token_logprobs.h"
+#include "model/moe_balance.h"
 
 namespace grpo::learner {
 namespace {
+
+// Share of a micro-batch's MTP draft predictions (module 1: position i predicts t_{i+2}) that
+// match the real token: the acceptance rate speculative decoding would see on these sequences.
+std::pair<double, double> mtp_hits(const torch::Tensor& logits, const MicroBatch& mb) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = mb.input.size(1) - 2;
+  if (n <= 0) return {0, 0};
+  auto pred = logits.narrow(1, 0, n).argmax(-1);
+  auto ok = (mb.attention.narrow(1, 2, n) * mb.attention.narrow(1, 0, n)).to(torch::kBool);
+  auto hit = (pred == mb.input.narrow(1, 2, n)) & ok;
+  return {hit.sum().item<double>(), ok.sum().item<double>()};
+}
 
 struct Prepared {
   std::vector<TrainSequence> sequences;
@@ -95,26 +108,55 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
   for (auto& p : policy->parameters())
     if (p.requires_grad()) params.push_back(p);
 
+  auto moe = policy->moe_layers();
+  const bool want_routing = !moe.empty();  // loads for the bias update and the balance metrics
+  const bool with_mtp = options.mtp_loss_coef > 0 && !policy->mtp->is_empty();
+  std::vector<torch::Tensor> loads(moe.size());  // tokens per expert, summed over the step's forwards
   double loss_total = 0, kl_total = 0, clip_total = 0, grad_norm = 0, tokens_seen = 0;
+  double mtp_loss_total = 0, mtp_hit = 0, mtp_seen = 0;
+  long updates_applied = 0;
   for (long update = 0; update < options.updates_per_batch; ++update) {
     optimizer.zero_grad();
-    double loss_sum = 0;
+    double loss_sum = 0, mtp_sum = 0;
     for (size_t b = 0; b < batches.size(); ++b) {
       const MicroBatch& mb = batches[b];
+      model::LMOutput out = policy->forward(mb.input, mb.attention, {}, want_routing);
+      if (want_routing) {
+        size_t m = 0;
+        for (const auto& r : out.routing) {
+          if (!r.indices.defined()) continue;  // dense layer
+          auto load = model::expert_load(r.indices.detach(), mb.attention.reshape({-1}), policy->config.n_routed_experts);
+          loads[m] = loads[m].defined() ? loads[m] + load : load;
+          ++m;
+        }
+      }
       std::vector<float> adv, counted;
       for (size_t r : mb.rows) {
         adv.push_back(static_cast<float>(data.advantages[r]));
         counted.push_back(data.counted[r] ? 1.0f : 0.0f);
       }
       PolicyLossBatch plb;
-      plb.logp = target_logprobs(policy, mb, options.temperature);
+      plb.logp = target_logprobs(out, mb, options.temperature);
       plb.old_logp = old_logp[b];
       plb.advantages = torch::tensor(adv);
       plb.mask = mb.loss_mask * torch::tensor(counted).unsqueeze(1);
       if (algo.loss.kl_coef > 0) plb.ref_logp = ref_logp[b];
       if (algo.loss.tis_cap > 0) plb.behaviour_logp = behaviour[b];
       PolicyLossResult r = policy_loss(plb, algo.loss, normalizer);
-      r.loss.backward();
+      torch::Tensor total = r.loss;
+      if (with_mtp) {
+        // mtp_loss averages over this micro-batch's rows; weighting by rows / all rows makes the
+        // accumulated gradient that of the whole batch's mean, whatever the split.
+        auto mtp_logits = policy->forward_mtp(out, mb.input, mb.attention);
+        const double share = static_cast<double>(mb.rows.size()) / static_cast<double>(data.sequences.size());
+        auto l = model::mtp_loss(mtp_logits, mb.input, mb.attention, options.mtp_loss_coef) * share;
+        mtp_sum += l.item<double>();
+        total = total + l;
+        auto [hit, seen] = mtp_hits(mtp_logits[0], mb);
+        mtp_hit += hit;
+        mtp_seen += seen;
+      }
+      total.backward();
       loss_sum += r.loss.item<double>();
       const double t = plb.mask.sum().item<double>();
       kl_total += r.kl_mean * t;
@@ -122,7 +164,7 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
       tokens_seen += t;
     }
     grad_norm = global_grad_norm(params);
-    if (!std::isfinite(loss_sum) || !std::isfinite(grad_norm)) {
+    if (!std::isfinite(loss_sum) || !std::isfinite(mtp_sum) || !std::isfinite(grad_norm)) {
       ++stats.updates_skipped;  // never write a non-finite update into the weights
       optimizer.zero_grad();
       continue;
@@ -130,6 +172,28 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
     if (options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, options.grad_clip);
     optimizer.step();
     loss_total += loss_sum;
+    mtp_loss_total += mtp_sum;
+    ++updates_applied;
+  }
+  // Auxiliary-loss-free balancing after the step, from the loads its forwards saw; a step whose
+  // every update was skipped changes nothing.
+  if (!loads.empty() && loads[0].defined()) {
+    double max_over_mean = 0, cv = 0, worst = 0;
+    for (size_t m = 0; m < moe.size(); ++m) {
+      if (options.bias_update_speed > 0 && updates_applied > 0)
+        model::update_routing_bias(moe[m]->gate->e_score_correction_bias, loads[m], options.bias_update_speed);
+      auto s = model::expert_load_stats(loads[m]);
+      max_over_mean += s.max_over_mean / static_cast<double>(moe.size());
+      cv += s.cv / static_cast<double>(moe.size());
+      worst = std::max(worst, s.max_over_mean);
+    }
+    stats.metrics["moe/load_max_over_mean"] = max_over_mean;  // mean over MoE layers; 1 = balanced
+    stats.metrics["moe/load_max_over_mean_worst"] = worst;
+    stats.metrics["moe/load_cv"] = cv;
+  }
+  if (with_mtp) {
+    stats.metrics["mtp/loss"] = mtp_loss_total / static_cast<double>(options.updates_per_batch);
+    stats.metrics["mtp/accuracy"] = mtp_seen > 0 ? mtp_hit / mtp_seen : 0.0;
   }
   const double updates = static_cast<double>(options.updates_per_batch);
   stats.metrics["loss"] = loss_total / updates;

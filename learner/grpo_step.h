@@ -38,10 +38,17 @@ struct GrpoStepOptions {
   double grad_clip = 1.0;            // 0 = off
   long max_new_tokens = 256;         // for the soft overlong penalty
   int64_t pad_id = 0;
+  // MoE auxiliary-loss-free balancing (spec §4.2): after the step, each routing bias moves by
+  // ±bias_update_speed towards balancing the expert loads this step's forward passes saw. 0 = off.
+  double bias_update_speed = 0.0;
+  // Weight λ of the MTP loss (model/mtp.h) added to the policy loss so the draft head keeps up
+  // with the policy; 0 = off (and a model without MTP modules ignores it).
+  double mtp_loss_coef = 0.0;
 };
 
 struct GrpoStepStats {
-  std::map<std::string, double> metrics;  // reward/mean, loss, kl, clip_fraction, grad_norm, ...
+  // reward/mean, loss, kl, clip_fraction, grad_norm, moe/load_max_over_mean, mtp/loss, ...
+  std::map<std::string, double> metrics;
   long groups_used = 0;
   long groups_dropped = 0;  // no signal (dynamic sampling)
   long updates_skipped = 0; // non-finite loss or gradient

@@ -20,7 +20,7 @@ const std::vector<RecipeKey>& recipe_schema() {
       {"model", "config", T::kPath, "", 0, 0, {}, "config.json for a model built from scratch when model.init is empty"},
       {"model", "precision", T::kChoice, "fp32", 0, 0, {"fp32", "bf16", "fp8"}, "compute precision of the policy (master weights stay FP32)"},
       // data
-      {"data", "train", T::kPath, nullptr, 0, 0, {}, "training prompts, JSONL with a `prompt` field plus what the reward reads"},
+      {"data", "train", T::kPath, "", 0, 0, {}, "training prompts, JSONL with a `prompt` field plus what the reward reads; required unless task.family generates them"},
       {"data", "eval", T::kPath, "", 0, 0, {}, "held-out prompts for `grpo eval` and eval_every; empty: no evaluation"},
       {"data", "shuffle", T::kBool, true, 0, 0, {}, "shuffle the training prompts each epoch (seeded by train.seed)"},
       // reward
@@ -60,7 +60,35 @@ const std::vector<RecipeKey>& recipe_schema() {
       {"train", "run_dir", T::kPath, "", 0, 0, {}, "run folder; empty: runs/<recipe name>"},
       {"train", "ref_refresh_every", T::kInteger, 0, 0, 1 << 30, {}, "copy the policy into the KL reference every N steps; 0 = never"},
       {"train", "mtp_loss_coef", T::kNumber, 0.0, 0, 100, {}, "weight of the MTP loss so the draft head follows the policy; 0 = off"},
+      {"train", "bias_update_speed", T::kNumber, 0.001, 0, 1, {}, "γ of the MoE routing-bias update after each step (auxiliary-loss-free balancing, DeepSeek-V3: 0.001); 0 = off"},
+      // task: synthetic data that `grpo run` generates before the other stages
+      {"task", "family", T::kChoice, "", 0, 0, {"", "math", "code"}, "task family whose train/eval prompts and SFT traces `grpo run` generates; empty: data.train and data.eval are given"},
+      {"task", "seed", T::kInteger, 1, 0, 1e15, {}, "seed of the generated tasks (the eval set uses a derived seed, so no prompt is in both)"},
+      {"task", "train_prompts", T::kInteger, 2000, 1, 1 << 24, {}, "generated RL training prompts"},
+      {"task", "eval_prompts", T::kInteger, 200, 1, 1 << 24, {}, "generated held-out prompts"},
+      {"task", "sft_examples", T::kInteger, 4000, 0, 1 << 24, {}, "generated SFT traces for the base policy; 0 = no SFT stage"},
+      {"task", "min_difficulty", T::kInteger, 1, 1, 4, {}, "easiest level generated"},
+      {"task", "max_difficulty", T::kInteger, 4, 1, 4, {}, "hardest level generated"},
+      {"task", "max_value", T::kInteger, 20, 2, 1000, {}, "largest operand in a generated problem"},
+      {"task", "max_result", T::kInteger, 400, 2, 1000000, {}, "largest intermediate quantity in a generated math problem (a step is redrawn to stay below it)"},
+      {"task", "shortcut_fraction", T::kNumber, 0.0, 0, 1, {}, "share of SFT traces that state an answer without working it out"},
+      {"task", "drill_fraction", T::kNumber, 0.0, 0, 1, {}, "share of SFT examples that are arithmetic practice sheets (math; the base policy's pretraining)"},
+      {"task", "flawed_fraction", T::kNumber, 0.0, 0, 1, {}, "share of SFT traces with one mistake that makes the answer wrong"},
+      // tokenizer
+      {"tokenizer", "vocab_size", T::kInteger, 0, 0, 1 << 20, {}, "train a byte-level BPE tokenizer of this size on the SFT traces when the model is built from scratch; 0 = none"},
+      // sft
+      {"sft", "steps", T::kInteger, 200, 1, 1 << 30, {}, "optimizer steps of the SFT stage that makes the base policy"},
+      {"sft", "batch", T::kInteger, 32, 1, 1 << 20, {}, "sequences per SFT step"},
+      {"sft", "lr", T::kNumber, 1e-3, 0, 1, {}, "peak SFT learning rate (AdamW, cosine to 10%)"},
+      {"sft", "warmup_steps", T::kInteger, 20, 0, 1 << 30, {}, "SFT linear warm-up"},
+      {"sft", "data", T::kPath, "", 0, 0, {}, "prompt/completion JSONL for `grpo sft RECIPE`; empty: `grpo run` generates it from task"},
+      {"sft", "out", T::kPath, "", 0, 0, {}, "checkpoint folder `grpo sft RECIPE` writes; empty: <run folder>/sft"},
+      {"sft", "micro_batch_tokens", T::kInteger, 4096, 16, 1 << 30, {}, "padded tokens per SFT forward/backward (gradient accumulation)"},
+      // eval
+      {"eval", "samples", T::kInteger, 8, 1, 4096, {}, "K: samples per held-out prompt for mean@K and pass@K (pass@1 is greedy)"},
+      {"eval", "temperature", T::kNumber, 1.0, 1e-6, 100, {}, "sampling temperature for mean@K and pass@K"},
       // runtime
+      {"runtime", "threads", T::kInteger, 0, 0, 4096, {}, "LibTorch threads for the model's math; 0 = LibTorch's default (all cores). 1 is fastest on a machine busy with other work"},
       {"runtime", "mode", T::kChoice, "threads", 0, 0, {"threads", "processes"}, "actors as threads of one process, or one process each"},
       {"runtime", "rollout_workers", T::kInteger, 1, 1, 4096, {}, "rollout actors"},
       {"runtime", "reward_workers", T::kInteger, 1, 1, 4096, {}, "reward actors"},
@@ -177,6 +205,10 @@ Recipe resolve_recipe(const json& raw, const std::string& file) {
       throw file_error(file, section + "." + key, "unknown key (allowed in " + section + ": " + join(allowed) + ")");
     }
   }
+  if (r.values["data"]["train"].get<std::string>().empty() && r.values["task"]["family"].get<std::string>().empty())
+    throw file_error(file, "data.train", "required key is missing (a JSONL of training prompts), unless task.family names a generated task");
+  if (r.values["task"]["min_difficulty"].get<long>() > r.values["task"]["max_difficulty"].get<long>())
+    throw file_error(file, "task.min_difficulty", "is above task.max_difficulty");
   if (r.values["model"]["init"].get<std::string>().empty() && r.values["model"]["config"].get<std::string>().empty())
     throw file_error(file, "model", "give model.init (a checkpoint folder) or model.config (a config.json to start from scratch)");
   r.algorithm = parse_algorithm_config(raw.value("algorithm", json::object()), file,

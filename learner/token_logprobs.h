@@ -13,4 +13,8 @@ namespace grpo::learner {
 // the end of a row are garbage and must be masked by batch.loss_mask.
 torch::Tensor target_logprobs(model::CausalLM& lm, const MicroBatch& batch, double temperature = 1.0);
 
+// The same from a forward output already computed (the GRPO step also reads its routing for the
+// MoE bias update and its hidden states for the MTP loss).
+torch::Tensor target_logprobs(const model::LMOutput& out, const MicroBatch& batch, double temperature = 1.0);
+
 }  // namespace grpo::learner

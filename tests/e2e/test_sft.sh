@@ -35,4 +35,27 @@ grep -q "bad.jsonl: line 1" <<<"$msg" && grep -q "99999" <<<"$msg" && ok || bad 
 msg="$("$GRPO" sft --data "$work/data.jsonl" --out "$work/x" 2>&1)" && bad "missing --init/--config accepted" || ok
 grep -q "\-\-init" <<<"$msg" && ok || bad "usage error unclear: $msg"
 
+# The recipe form: model.config, sft.* and train.seed from recipe.json (paths relative to it).
+cat > "$work/recipe.json" <<JSON
+{ "name": "sft-recipe", "model": { "config": "$SRC/model/configs/tiny_direct_q.json" },
+  "data": { "train": "data.jsonl" }, "reward": { "script": "unused.lua" },
+  "sft": { "data": "data.jsonl", "out": "from-recipe", "steps": 30, "batch": 2, "lr": 3e-3, "warmup_steps": 0 },
+  "train": { "seed": 3 } }
+JSON
+log="$("$GRPO" sft "$work/recipe.json" 2>&1)"; rc=$?
+[ "$rc" = 0 ] && ok || bad "sft RECIPE exit code $rc: $log"
+[ "$(wc -l < "$work/from-recipe/metrics.jsonl")" = 30 ] && [ -f "$work/from-recipe/model.safetensors" ] && ok \
+  || bad "sft RECIPE did not write 30 steps and a checkpoint to sft.out"
+first="$(grep -o '"sft/loss":[0-9.e+-]*' "$work/from-recipe/metrics.jsonl" | head -1 | cut -d: -f2)"
+last="$(grep -o '"sft/loss":[0-9.e+-]*' "$work/from-recipe/metrics.jsonl" | tail -1 | cut -d: -f2)"
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 0.2 * a) }' && ok || bad "recipe SFT loss did not fall: first $first, last $last"
+# Not a terminal here: plain progress lines (no carriage returns), the last one for step 30.
+grep -q "^sft 30/30  loss" <<<"$log" && ! grep -q $'\r' <<<"$log" && ok || bad "progress lines: $log"
+# --epochs: ceil(3 epochs × 2 rows / batch 2) = 3 steps; flags override sft.out.
+"$GRPO" sft "$work/recipe.json" --epochs 3 --out "$work/epochs" >/dev/null 2>&1 && [ "$(wc -l < "$work/epochs/metrics.jsonl")" = 3 ] \
+  && ok || bad "--epochs 3 should give 3 steps"
+sed 's/"data": "data.jsonl", //' "$work/recipe.json" > "$work/nodata.json"
+msg="$("$GRPO" sft "$work/nodata.json" 2>&1)" && bad "recipe without sft.data accepted" || ok
+grep -q "sft.data" <<<"$msg" && ok || bad "error does not name sft.data: $msg"
+
 finish

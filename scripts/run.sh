@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the default recipe.
+# The README's first command: installs what is missing, builds, and runs the math recipe end to
+# end (data, tokenizer, SFT base, evaluation, GRPO, evaluation, report.html) on this machine's CPU.
+# Extra arguments go to `grpo run`, e.g. scripts/run.sh --run-dir runs/try2, or another recipe:
+#   RECIPE=recipes/code scripts/run.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
-# No recipe has landed yet: show what the program can do.
-exec "$ROOT/build/grpo" --help
+cd "$ROOT"
+exec "$ROOT/build/grpo" run "${RECIPE:-recipes/math}" "$@"

@@ -26,7 +26,7 @@ struct Step {
 };
 
 // The state of a problem as it is built: the current quantity and the steps so far.
-std::vector<Step> build_steps(std::mt19937_64& rng, long start, int n_ops, int max_value) {
+std::vector<Step> build_steps(std::mt19937_64& rng, long start, int n_ops, int max_value, int max_result) {
   std::vector<Step> steps;
   long value = start;
   auto uniform = [&](long lo, long hi) { return std::uniform_int_distribution<long>(lo, hi)(rng); };
@@ -54,7 +54,7 @@ std::vector<Step> build_steps(std::mt19937_64& rng, long start, int n_ops, int m
         x = divisors[static_cast<size_t>(uniform(0, static_cast<long>(divisors.size()) - 1))];
         next = value / x;
       }
-      if (next > 400 && attempt < 20) continue;
+      if (next > max_result && attempt < 50) continue;
       steps.push_back({op, x, value, next});
       value = next;
       break;
@@ -64,9 +64,9 @@ std::vector<Step> build_steps(std::mt19937_64& rng, long start, int n_ops, int m
 }
 
 std::string sentence(const Step& s, const Subject& who, const char* item, int index) {
-  static constexpr std::array<const char*, 4> kThen = {"Then", "Next,", "After that,", "Finally,"};
-  const std::string lead = index == 0 ? who.pronoun : std::string(kThen[static_cast<size_t>(index - 1) % 4]) + " " +
-                                                          std::string(who.pronoun == std::string("She") ? "she" : "he");
+  static constexpr std::array<const char*, 5> kLead = {"First,", "Then", "Next,", "After that,", "Finally,"};
+  const std::string lead = std::string(kLead[static_cast<size_t>(index) % kLead.size()]) + " " +
+                           std::string(who.pronoun == std::string("She") ? "she" : "he");
   const std::string n = std::to_string(s.operand);
   switch (s.op) {
     case Op::kAdd: return lead + " gets " + n + " more " + item + ".";
@@ -77,12 +77,21 @@ std::string sentence(const Step& s, const Subject& who, const char* item, int in
   return "";
 }
 
+// Each trace line starts with the word that starts its sentence in the problem ("Next: 4 - 1 = 3."
+// for "Next, she gives away 1 ..."), so the step is found by matching a word, not by counting
+// sentences, which a small model learns far more easily.
+constexpr std::array<const char*, 5> kTag = {"First", "Then", "Next", "After that", "Finally"};
+std::string tag(size_t index) { return kTag[index % kTag.size()]; }
+
 char symbol(Op op) { return op == Op::kAdd ? '+' : op == Op::kSub ? '-' : op == Op::kMul ? '*' : '/'; }
 
 std::string trace(long start, const std::vector<Step>& steps, long answer) {
   std::string t = "<think>\nStart with " + std::to_string(start) + ".\n";
-  for (const auto& s : steps)
-    t += std::to_string(s.before) + " " + symbol(s.op) + " " + std::to_string(s.operand) + " = " + std::to_string(s.after) + ".\n";
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& s = steps[i];
+    t += tag(i) + ": " + std::to_string(s.before) + " " + symbol(s.op) + " " + std::to_string(s.operand) + " = " +
+         std::to_string(s.after) + ".\n";
+  }
   return t + "</think>\nThe answer is \\boxed{" + std::to_string(answer) + "}.";
 }
 
@@ -105,6 +114,7 @@ struct Built {
 Built build(const MathTaskOptions& o, uint64_t index) {
   GRPO_CHECK(o.min_difficulty >= 1 && o.max_difficulty <= 4 && o.min_difficulty <= o.max_difficulty, "difficulty in 1..4");
   GRPO_CHECK(o.max_value >= 2, "max_value >= 2");
+  GRPO_CHECK(o.max_result >= o.max_value, "max_result >= max_value");
   std::mt19937_64 rng(mix(o.seed, index));
   auto uniform = [&](long lo, long hi) { return std::uniform_int_distribution<long>(lo, hi)(rng); };
   Built b;
@@ -112,7 +122,7 @@ Built build(const MathTaskOptions& o, uint64_t index) {
   b.who = kSubjects[static_cast<size_t>(uniform(0, kSubjects.size() - 1))];
   b.item = kItems[static_cast<size_t>(uniform(0, kItems.size() - 1))];
   b.start = uniform(2, o.max_value);
-  b.steps = build_steps(rng, b.start, b.difficulty + 1, o.max_value);
+  b.steps = build_steps(rng, b.start, b.difficulty + 1, o.max_value, o.max_result);
   return b;
 }
 
@@ -150,7 +160,9 @@ std::string flawed_solution(const MathTask& task, uint64_t seed) {
   while (true) {
     long a = 0, b = 0, c = 0;
     char op = 0;
-    if (std::sscanf(task.solution.c_str() + pos, "%ld %c %ld = %ld.", &a, &op, &b, &c) != 4) break;
+    const size_t colon = task.solution.find(": ", pos);
+    if (colon == std::string::npos || colon > task.solution.find('\n', pos)) break;
+    if (std::sscanf(task.solution.c_str() + colon + 2, "%ld %c %ld = %ld.", &a, &op, &b, &c) != 4) break;
     lines.push_back({a, b, c});
     ops.push_back(op);
     pos = task.solution.find('\n', pos) + 1;
@@ -164,17 +176,44 @@ std::string flawed_solution(const MathTask& task, uint64_t seed) {
     for (size_t i = 0; i < lines.size(); ++i) {
       const long b = lines[i][1];
       long next = ops[i] == '+' ? value + b : ops[i] == '-' ? value - b : ops[i] == '*' ? value * b : value / b;
-      if (i == slip) next += delta;  // the mistake: an off-by-one in this step's result
-      t += std::to_string(value) + " " + ops[i] + " " + std::to_string(b) + " = " + std::to_string(next) + ".\n";
+      if (i == slip) next += ops[i] == '/' ? 1 : delta;  // the mistake: an off-by-one in this step's result
+      t += tag(i) + ": " + std::to_string(value) + " " + ops[i] + " " + std::to_string(b) + " = " + std::to_string(next) + ".\n";
       value = next;
     }
     return t + "</think>\nThe answer is \\boxed{" + std::to_string(value) + "}.";
   };
+  // The mistake is systematic where it can be: the first "shares equally" step keeps one item too
+  // many. A base trained on many such traces makes it most of the time (its greedy answer is
+  // wrong) yet sometimes divides correctly, which is what RL can find and reinforce.
+  size_t slip = static_cast<size_t>(std::uniform_int_distribution<long>(0, static_cast<long>(lines.size()) - 1)(rng));
+  for (size_t i = 0; i < ops.size(); ++i)
+    if (ops[i] == '/') {
+      slip = i;
+      break;
+    }
   long value = 0;
-  std::string t = redo(static_cast<size_t>(std::uniform_int_distribution<long>(0, static_cast<long>(lines.size()) - 1)(rng)), value);
+  std::string t = redo(slip, value);
   // Integer division can absorb an early slip (15 / 2 = 7 = 14 / 2); a slip in the last step cannot.
   if (value == task.answer) t = redo(lines.size() - 1, value);
   return t;
+}
+
+ArithmeticDrill arithmetic_drill(const MathTaskOptions& o, uint64_t index, int lines) {
+  std::mt19937_64 rng(mix(o.seed ^ 0xD7111ull, index));
+  ArithmeticDrill d;
+  d.prompt = "Practice: work out each line.";
+  for (int i = 0; i < lines; ++i) {
+    // One step from a random quantity in the range real problems reach.
+    const long value = std::uniform_int_distribution<long>(1, o.max_result)(rng);
+    const Step s = build_steps(rng, value, 1, o.max_value, o.max_result).front();
+    d.completion += (i ? "\n" : "") + std::to_string(s.before) + " " + symbol(s.op) + " " + std::to_string(s.operand) +
+                    " = " + std::to_string(s.after) + ".";
+  }
+  return d;
+}
+
+std::string shortcut_solution(const MathTask& task) {
+  return "<think>\nI can see it at once.\n</think>\nThe answer is \\boxed{" + std::to_string(task.answer) + "}.";
 }
 
 nlohmann::json to_json(const MathTask& task) {

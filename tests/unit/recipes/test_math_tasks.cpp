@@ -18,7 +18,9 @@ std::pair<int, long> audit(const std::string& solution) {
     ++pos;
     long a, b, c;
     char op;
-    if (std::sscanf(solution.c_str() + pos, "%ld %c %ld = %ld.", &a, &op, &b, &c) != 4) continue;
+    const size_t colon = solution.find(": ", pos);  // "Next: 4 - 1 = 3."
+    if (colon == std::string::npos || colon > solution.find('\n', pos)) continue;
+    if (std::sscanf(solution.c_str() + colon + 2, "%ld %c %ld = %ld.", &a, &op, &b, &c) != 4) continue;
     long want = op == '+' ? a + b : op == '-' ? a - b : op == '*' ? a * b : (b != 0 && a % b == 0 ? a / b : -99999);
     wrong += want != c;
   }
@@ -87,4 +89,29 @@ TEST(MathTasks, FlawedSolutionsContainASlipAndAlwaysAWrongAnswer) {
     EXPECT_GE(wrong, 1) << flawed;
     EXPECT_NE(boxed, t.answer) << flawed;
   }
+}
+
+TEST(MathTasks, MaxResultBoundsEveryIntermediateQuantity) {
+  MathTaskOptions o;
+  o.max_value = 9;
+  o.max_result = 60;
+  int steps = 0;
+  for (uint64_t i = 0; i < 300; ++i) {
+    const MathTask t = make_math_task(o, i);
+    size_t pos = 0;
+    while ((pos = t.solution.find('\n', pos)) != std::string::npos) {
+      ++pos;
+      long a, b, c;
+      char op;
+      const size_t colon = t.solution.find(": ", pos);
+      if (colon == std::string::npos || colon > t.solution.find('\n', pos)) continue;
+      if (std::sscanf(t.solution.c_str() + colon + 2, "%ld %c %ld = %ld.", &a, &op, &b, &c) != 4) continue;
+      // The generator redraws a step up to 50 times to stay under the cap; with operands up to 9
+      // and a cap of 60 an addition or subtraction always fits, so the cap holds everywhere.
+      EXPECT_LE(c, 60) << t.solution;
+      EXPECT_LE(b, 9) << t.solution;
+      ++steps;
+    }
+  }
+  EXPECT_GT(steps, 600);
 }

@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "cli/evaluate.h"
+#include "cli/recipe_scorer.h"
 #include "common/atomic_file.h"
 #include "learner/recipe.h"
 #include "model/checkpoint.h"
@@ -43,12 +44,8 @@ int run_eval_command(const std::vector<std::string>& argv) {
   eo.stop = v["rollout"]["stop"].get<std::vector<std::string>>();
   eo.seed = v["train"]["seed"].get<uint64_t>();
 
-  rewards::ScorerOptions so;  // forked before LibTorch starts threads
-  so.workers = static_cast<int>(v["reward"]["workers"].get<long>());
-  so.script.fallback = v["reward"]["fallback"].get<double>();
-  so.script.limits.timeout_ms = static_cast<int>(v["reward"]["timeout_ms"].get<long>());
-  so.script.limits.memory_bytes = static_cast<size_t>(v["reward"]["memory_mb"].get<long>()) << 20;
-  rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), so);
+  // Forked before LibTorch starts threads.
+  rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), scorer_options_from_recipe(recipe));
 
   std::string eval_path = v["data"]["eval"].get<std::string>();
   std::string generated;

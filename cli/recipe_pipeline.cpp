@@ -9,6 +9,7 @@
 
 #include "cli/evaluate.h"
 #include "cli/prompt_rows.h"
+#include "cli/recipe_scorer.h"
 #include "cli/report_html.h"
 #include "cli/train_loop.h"
 #include "common/atomic_file.h"
@@ -180,13 +181,7 @@ PipelineResult run_recipe_pipeline(learner::Recipe recipe, const PipelineOptions
   v["train"]["run_dir"] = run_dir;
   fs::create_directories(run_dir);
   // The scorer forks its workers now, before LibTorch starts its thread pools.
-  rewards::ScorerOptions so;
-  so.workers = static_cast<int>(v["reward"]["workers"].get<long>());
-  so.script.fallback = v["reward"]["fallback"].get<double>();
-  so.script.limits.timeout_ms = static_cast<int>(v["reward"]["timeout_ms"].get<long>());
-  so.script.limits.memory_bytes = static_cast<size_t>(v["reward"]["memory_mb"].get<long>()) << 20;
-  so.script.seed = v["train"]["seed"].get<long long>();
-  rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), so);
+  rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), scorer_options_from_recipe(recipe));
 
   if (const long threads = v["runtime"]["threads"].get<long>(); threads > 0) torch::set_num_threads(static_cast<int>(threads));
   const std::string family = v["task"]["family"].get<std::string>();

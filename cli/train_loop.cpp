@@ -17,6 +17,7 @@
 
 #include "actor/trajectory_log.h"
 #include "cli/prompt_rows.h"
+#include "cli/recipe_scorer.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "learner/checkpoint_dir.h"
@@ -170,13 +171,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   auto prompts = read_prompt_rows(v["data"]["train"].get<std::string>(), tokenizer ? &*tokenizer : nullptr,
                                   policy->config.bos_token_id, "tokenizer.json in the model.init folder");
 
-  rewards::ScorerOptions scorer_options;
-  scorer_options.workers = static_cast<int>(v["reward"]["workers"].get<long>());
-  scorer_options.script.fallback = v["reward"]["fallback"].get<double>();
-  scorer_options.script.limits.timeout_ms = static_cast<int>(v["reward"]["timeout_ms"].get<long>());
-  scorer_options.script.limits.memory_bytes = static_cast<size_t>(v["reward"]["memory_mb"].get<long>()) << 20;
-  scorer_options.script.seed = static_cast<long long>(seed);
-  rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), scorer_options);
+  rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), scorer_options_from_recipe(recipe));
 
   // Optimizer and schedule.
   const auto& o = v["optim"];

@@ -15,8 +15,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "learner/checkpoint_dir.h"
-#include "learner/metrics_log.h"
-#include "learner/sft.h"
+#include "learner/sft_run.h"
 #include "model/bpe_trainer.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
@@ -64,9 +63,11 @@ void train_tokenizer(const recipes::TaskData& data, int64_t vocab_size, const st
 }
 
 // The base policy: a model built from model.config (vocabulary sized to the tokenizer),
-// trained by SFT on the traces. Writes a checkpoint folder with the tokenizer files.
-void make_base_policy(const learner::Recipe& recipe, const recipes::TaskData& data, const std::string& dir,
-                      const json& key, const PipelineOptions& options) {
+// trained by SFT on the traces (`sft_jsonl`, the task data's prompt/completion rows) through
+// learner::run_sft_to_folder, as `grpo sft` does: BOS before each prompt, EOS after each
+// completion. Writes a checkpoint folder with the tokenizer files.
+void make_base_policy(const learner::Recipe& recipe, const recipes::TaskData& data, const std::string& sft_jsonl,
+                      const std::string& dir, const json& key, const PipelineOptions& options) {
   const json& v = recipe.values;
   const std::string tmp = dir + ".partial";
   learner::remove_tree(tmp);
@@ -86,51 +87,26 @@ void make_base_policy(const learner::Recipe& recipe, const recipes::TaskData& da
   config_json["bos_token_id"] = *tokenizer.token_to_id(kBos);
   config_json["eos_token_id"] = *tokenizer.token_to_id(kEos);
   config_json.erase("quantization_config");  // trained in FP32 here
-  const model::ModelConfig config = model::config_from_json(config_json, config_path);
-  const uint64_t seed = v["train"]["seed"].get<uint64_t>();
-  model::CausalLM lm(config);
-  model::init_weights(lm, seed);
+  // The run builds the model from this file (save_checkpoint overwrites it with the same config).
+  write_json_file(tmp + "/config.json", config_json);
 
-  std::vector<learner::TrainSequence> sequences;
-  for (const auto& e : data.sft) {
-    learner::TrainSequence s;
-    s.tokens = {*config.bos_token_id};
-    const auto p = tokenizer.encode(e.prompt), c = tokenizer.encode(e.completion);
-    s.tokens.insert(s.tokens.end(), p.begin(), p.end());
-    s.prompt_len = static_cast<int64_t>(s.tokens.size());
-    s.tokens.insert(s.tokens.end(), c.begin(), c.end());
-    s.tokens.push_back(config.eos_token_ids.front());  // the model learns to stop
-    if (static_cast<int64_t>(s.tokens.size()) > config.max_position_embeddings)
-      throw file_error(config_path, "max_position_embeddings",
-                       "is " + std::to_string(config.max_position_embeddings) + " but an SFT trace has " +
-                           std::to_string(s.tokens.size()) + " tokens; raise it or the tokenizer's vocab_size");
-    sequences.push_back(std::move(s));
-  }
-  learner::SftOptions so;
+  learner::SftRun run;
+  run.data = sft_jsonl;
+  run.out = tmp;
+  run.config = tmp + "/config.json";
+  run.tokenizer = tmp + "/tokenizer.json";
+  run.quiet = options.quiet;
+  run.metric_prefix = "";  // report.html charts `loss` from sft/metrics.jsonl
+  auto& so = run.options;
   so.steps = v["sft"]["steps"].get<long>();
   so.batch_sequences = v["sft"]["batch"].get<size_t>();
   so.micro_batch_tokens = static_cast<size_t>(v["sft"]["micro_batch_tokens"].get<long>());
   so.lr = learner::LrSchedule{v["sft"]["lr"].get<double>(), v["sft"]["warmup_steps"].get<long>(), "cosine", so.steps, 0.1};
-  so.seed = seed;
-  so.pad_id = config.eos_token_ids.front();
-  stage(options, "sft: " + std::to_string(sequences.size()) + " traces, " + std::to_string(so.steps) + " steps of " +
-                     std::to_string(so.batch_sequences) + " sequences, model of " +
-                     std::to_string([&] {
-                       int64_t n = 0;
-                       for (const auto& p : lm->parameters()) n += p.numel();
-                       return n;
-                     }()) + " parameters");
-  {
-    learner::MetricsLog log(tmp, /*resume=*/false);
-    const auto t0 = Clock::now();
-    lm->train();
-    learner::run_sft(lm, sequences, so, [&](const learner::SftStepStats& s) {
-      log.log(s.step, {{"loss", s.loss}, {"grad_norm", s.grad_norm}, {"lr", s.lr}, {"tokens", s.tokens}});
-      if (!options.quiet && (s.step % 25 == 0 || s.step == so.steps))
-        std::fprintf(stderr, "  sft step %4ld/%ld  loss %.4f  %.0fs\n", s.step, so.steps, s.loss, since(t0));
-    });
-  }
-  model::save_checkpoint(lm, tmp);
+  so.seed = v["train"]["seed"].get<uint64_t>();
+  so.pad_id = *tokenizer.token_to_id(kEos);  // the config has no pad_token_id
+  stage(options, "sft: " + std::to_string(data.sft.size()) + " traces, " + std::to_string(so.steps) + " steps of " +
+                     std::to_string(so.batch_sequences) + " sequences");
+  learner::run_sft_to_folder(run);
   write_file_atomic(tmp + "/stage.json", key.dump(2) + "\n");  // what made it, for reuse
   // Published with a manifest in one rename (learner/checkpoint_dir.h): a killed run never leaves
   // a half-written base behind that a later run would reuse.
@@ -203,7 +179,7 @@ PipelineResult run_recipe_pipeline(learner::Recipe recipe, const PipelineOptions
           json::parse(read_file(base + "/stage.json")) == key) {
         stage(options, "sft: reusing the base policy in " + base + " (same task, tokenizer, sft and model config)");
       } else {
-        make_base_policy(recipe, data, base, key, options);
+        make_base_policy(recipe, data, data_dir + "/sft.jsonl", base, key, options);
       }
       v["model"]["init"] = base;
     }

@@ -1,5 +1,6 @@
 #include "learner/grpo_step.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
@@ -30,6 +31,38 @@ struct Prepared {
   std::vector<bool> counted;                  // contributes to the loss
 };
 
+// Token statistics of the first update, over counted tokens: the policy's entropy at the sampled
+// positions and the importance weights w = π_learner/π_behaviour between the learner's log-probs
+// (the recomputed π_old) and the rollout's.
+struct FirstUpdateTokenStats {
+  double tokens = 0, entropy_sum = 0, w_sum = 0, truncated = 0;
+  double w_max = -INFINITY, w_min = INFINITY;
+
+  void add(const torch::Tensor& entropy, const torch::Tensor& learner_logp, const torch::Tensor& behaviour_logp,
+           const torch::Tensor& mask, double tis_cap) {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor m = mask > 0;
+    const double n = m.sum().item<double>();
+    if (n == 0) return;
+    tokens += n;
+    entropy_sum += entropy.masked_select(m).sum().item<double>();
+    const torch::Tensor w = torch::exp(learner_logp.detach() - behaviour_logp).masked_select(m);
+    w_sum += w.sum().item<double>();
+    w_max = std::max(w_max, w.max().item<double>());
+    w_min = std::min(w_min, w.min().item<double>());
+    if (tis_cap > 0) truncated += (w > tis_cap).sum().item<double>();
+  }
+
+  void write(std::map<std::string, double>& metrics, double tis_cap) const {
+    if (tokens == 0) return;
+    metrics["entropy"] = entropy_sum / tokens;
+    metrics["is/mean"] = w_sum / tokens;
+    metrics["is/max"] = w_max;
+    metrics["is/min"] = w_min;
+    if (tis_cap > 0) metrics["is/truncated_fraction"] = truncated / tokens;
+  }
+};
+
 }  // namespace
 
 GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimizer,
@@ -39,19 +72,21 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
   GRPO_CHECK(algo.loss.kl_coef == 0.0 || reference != nullptr, "kl_coef > 0 needs the reference model");
   GrpoStepStats stats;
   Prepared data;
-  double reward_sum = 0, reward_n = 0, length_sum = 0, completions = 0;
+  std::vector<double> raw_rewards;  // before the overlong penalty, as the script gave them
+  double length_sum = 0, length_max = 0, truncated = 0, completions = 0;
   for (const auto& g : groups) {
     std::vector<std::optional<double>> rewards;
     for (const auto& c : g.completions) {
       std::optional<double> r = c.reward;
       if (r) {
-        reward_sum += *r;
-        reward_n += 1;
+        raw_rewards.push_back(*r);
         if (algo.overlong_cache > 0)
           *r += soft_overlong_penalty(static_cast<long>(c.tokens.size()), options.max_new_tokens, algo.overlong_cache);
       }
       rewards.push_back(r);
       length_sum += static_cast<double>(c.tokens.size());
+      length_max = std::max(length_max, static_cast<double>(c.tokens.size()));
+      truncated += c.truncated ? 1.0 : 0.0;
       completions += 1;
     }
     if (algo.drop_equal_groups && group_has_no_signal(rewards)) {
@@ -74,8 +109,15 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
       data.counted.push_back(rewards[i].has_value() && !(algo.mask_truncated && c.truncated));
     }
   }
-  stats.metrics["reward/mean"] = reward_n > 0 ? reward_sum / reward_n : 0.0;
+  // Mean and population standard deviation (1/n) of the raw rewards over every scored completion.
+  double reward_mean = 0, reward_var = 0;
+  for (double r : raw_rewards) reward_mean += r / static_cast<double>(raw_rewards.size());
+  for (double r : raw_rewards) reward_var += (r - reward_mean) * (r - reward_mean) / static_cast<double>(raw_rewards.size());
+  stats.metrics["reward/mean"] = reward_mean;
+  stats.metrics["reward/std"] = std::sqrt(reward_var);
   stats.metrics["response_length/mean"] = length_sum / std::max(1.0, completions);
+  stats.metrics["response_length/max"] = length_max;
+  stats.metrics["response_length/truncated_fraction"] = truncated / std::max(1.0, completions);  // finish "length"
   stats.metrics["groups/dropped"] = static_cast<double>(stats.groups_dropped);
   if (data.sequences.empty()) return stats;
 
@@ -93,14 +135,22 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
   std::vector<MicroBatch> batches;
   for (const auto& rows : plan) batches.push_back(collate(data.sequences, rows, options.pad_id));
 
-  // π_old: the behaviour log-probs when there is one update per batch (on-policy); otherwise
-  // recomputed once before the first update so every update clips against the same policy.
+  // π_old: with several updates per batch, recomputed once before the first update so every
+  // update clips against the same policy. With one update, the learner's policy before it is the
+  // policy of that update's own forward, so π_old is read from it (undefined here, filled in the
+  // loop: no extra forward) when truncated IS needs π_old/π_behaviour (decoupled PPO); without
+  // TIS the behaviour log-probs stand in for π_old (bypass).
+  const bool recompute_old = options.updates_per_batch > 1;
   std::vector<torch::Tensor> old_logp(batches.size()), ref_logp(batches.size()), behaviour(batches.size());
   {
     torch::NoGradGuard no_grad;
+    PrecisionScope precision(options.precision);  // π_old and π_ref with the numerics of π_θ
     for (size_t b = 0; b < batches.size(); ++b) {
       behaviour[b] = align_to_targets(batches[b], data.sequences, data.behaviour);
-      old_logp[b] = options.updates_per_batch > 1 ? target_logprobs(policy, batches[b], options.temperature) : behaviour[b];
+      if (recompute_old)
+        old_logp[b] = target_logprobs(policy, batches[b], options.temperature);
+      else if (algo.loss.tis_cap == 0)
+        old_logp[b] = behaviour[b];
       if (algo.loss.kl_coef > 0) ref_logp[b] = target_logprobs(*reference, batches[b], options.temperature);
     }
   }
@@ -115,11 +165,14 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
   double loss_total = 0, kl_total = 0, clip_total = 0, grad_norm = 0, tokens_seen = 0;
   double mtp_loss_total = 0, mtp_hit = 0, mtp_seen = 0;
   long updates_applied = 0;
+  FirstUpdateTokenStats first;
   for (long update = 0; update < options.updates_per_batch; ++update) {
     optimizer.zero_grad();
     double loss_sum = 0, mtp_sum = 0;
     for (size_t b = 0; b < batches.size(); ++b) {
       const MicroBatch& mb = batches[b];
+      // Forward and loss under the step's precision; backward() outside it (learner/precision.h).
+      std::optional<PrecisionScope> precision(std::in_place, options.precision);
       model::LMOutput out = policy->forward(mb.input, mb.attention, {}, want_routing);
       if (want_routing) {
         size_t m = 0;
@@ -136,10 +189,19 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
         counted.push_back(data.counted[r] ? 1.0f : 0.0f);
       }
       PolicyLossBatch plb;
-      plb.logp = target_logprobs(out, mb, options.temperature);
-      plb.old_logp = old_logp[b];
+      torch::Tensor entropy;
+      if (update == 0) {
+        auto scores = target_logprobs_and_entropy(out, mb, options.temperature);
+        plb.logp = scores.logp;
+        entropy = scores.entropy;
+      } else {
+        plb.logp = target_logprobs(out, mb, options.temperature);
+      }
+      plb.old_logp = old_logp[b].defined() ? old_logp[b] : plb.logp.detach();
       plb.advantages = torch::tensor(adv);
       plb.mask = mb.loss_mask * torch::tensor(counted).unsqueeze(1);
+      if (update == 0)
+        first.add(entropy, recompute_old ? old_logp[b] : plb.logp, behaviour[b], plb.mask, algo.loss.tis_cap);
       if (algo.loss.kl_coef > 0) plb.ref_logp = ref_logp[b];
       if (algo.loss.tis_cap > 0) plb.behaviour_logp = behaviour[b];
       PolicyLossResult r = policy_loss(plb, algo.loss, normalizer);
@@ -156,6 +218,7 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
         mtp_hit += hit;
         mtp_seen += seen;
       }
+      precision.reset();
       total.backward();
       loss_sum += r.loss.item<double>();
       const double t = plb.mask.sum().item<double>();
@@ -200,6 +263,7 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
   stats.metrics["kl"] = tokens_seen > 0 ? kl_total / tokens_seen : 0.0;
   stats.metrics["clip_fraction"] = tokens_seen > 0 ? clip_total / tokens_seen : 0.0;
   stats.metrics["grad_norm"] = grad_norm;
+  first.write(stats.metrics, algo.loss.tis_cap);
   stats.metrics["updates/skipped"] = static_cast<double>(stats.updates_skipped);
   return stats;
 }

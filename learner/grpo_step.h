@@ -13,6 +13,7 @@
 
 #include "learner/algorithm_config.h"
 #include "learner/micro_batches.h"
+#include "learner/precision.h"
 #include "model/causal_lm.h"
 
 namespace grpo::learner {
@@ -44,10 +45,16 @@ struct GrpoStepOptions {
   // Weight λ of the MTP loss (model/mtp.h) added to the policy loss so the draft head keeps up
   // with the policy; 0 = off (and a model without MTP modules ignores it).
   double mtp_loss_coef = 0.0;
+  // Compute precision of the forward passes (learner/precision.h); master weights stay FP32.
+  Precision precision = Precision::kFp32;
 };
 
 struct GrpoStepStats {
-  // reward/mean, loss, kl, clip_fraction, grad_norm, moe/load_max_over_mean, mtp/loss, ...
+  // reward/mean, reward/std, response_length/{mean,max,truncated_fraction}, loss, kl,
+  // clip_fraction, entropy, is/{mean,max,min,truncated_fraction}, grad_norm,
+  // moe/load_max_over_mean, mtp/loss, ... Token statistics (kl, clip_fraction) are over all
+  // updates; entropy and is/* over the counted tokens of the first update, where the learner's
+  // policy is still the one that sampled (its log-probs are the "recomputed old" ones).
   std::map<std::string, double> metrics;
   long groups_used = 0;
   long groups_dropped = 0;  // no signal (dynamic sampling)

@@ -62,7 +62,11 @@ void run_sft(model::CausalLM& lm, const std::vector<TrainSequence>& data, const 
     double loss_sum = 0.0;
     for (const auto& rows : plan_micro_batches(lengths, options.micro_batch_tokens)) {
       MicroBatch mb = collate(batch, rows, options.pad_id);
-      torch::Tensor loss = sft_loss(lm, mb, tokens);
+      torch::Tensor loss;
+      {
+        PrecisionScope precision(options.precision);  // forward and loss only, not backward
+        loss = sft_loss(lm, mb, tokens);
+      }
       loss.backward();
       loss_sum += loss.item<double>();
     }

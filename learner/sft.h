@@ -9,6 +9,7 @@
 
 #include "learner/lr_schedule.h"
 #include "learner/micro_batches.h"
+#include "learner/precision.h"
 #include "model/causal_lm.h"
 
 namespace grpo::learner {
@@ -22,6 +23,7 @@ struct SftOptions {
   double grad_clip = 1.0;           // global norm; 0 = off
   uint64_t seed = 1;                // data order
   int64_t pad_id = 0;
+  Precision precision = Precision::kFp32;  // forward compute (learner/precision.h); weights stay FP32
 };
 
 struct SftStepStats {

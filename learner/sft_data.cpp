@@ -25,7 +25,7 @@ std::vector<int64_t> ids_field(const json& row, const char* key, const std::stri
 }  // namespace
 
 std::vector<TrainSequence> read_sft_data(const std::string& path, const Tokenizer* tokenizer, int64_t vocab,
-                                         std::optional<int64_t> bos) {
+                                         std::optional<int64_t> bos, std::optional<int64_t> eos) {
   std::istringstream in(read_file(path));
   std::vector<TrainSequence> out;
   std::string line;
@@ -49,6 +49,7 @@ std::vector<TrainSequence> read_sft_data(const std::string& path, const Tokenize
     }
     if (prompt.empty()) throw file_error(where, "prompt", "is empty (a completion needs at least one token before it)");
     if (completion.empty()) throw file_error(where, "completion", "is empty");
+    if (eos && completion.back() != *eos) completion.push_back(*eos);
     TrainSequence s;
     s.prompt_len = static_cast<int64_t>(prompt.size());
     s.tokens = prompt;

@@ -34,6 +34,7 @@ SftRun sft_run_from_recipe(const Recipe& recipe) {
   o.lr.min_lr_ratio = recipe.get<double>("optim", "min_lr_ratio");
   o.grad_clip = recipe.get<double>("optim", "grad_clip");
   o.seed = recipe.get<uint64_t>("train", "seed");
+  if (recipe.get<std::string>("model", "precision") == "bf16") o.precision = Precision::kBf16;
   return run;
 }
 
@@ -56,20 +57,32 @@ SftStepStats run_sft_to_folder(const SftRun& run) {
   std::optional<Tokenizer> tokenizer;
   if (!tokenizer_path.empty()) tokenizer = Tokenizer::from_file(tokenizer_path);
   if (lm->config.pad_token_id) o.pad_id = *lm->config.pad_token_id;
-  auto data = read_sft_data(run.data, tokenizer ? &*tokenizer : nullptr, lm->config.vocab_size, lm->config.bos_token_id);
+  std::optional<int64_t> eos;
+  if (run.append_eos && !lm->config.eos_token_ids.empty()) eos = lm->config.eos_token_ids.front();
+  auto data = read_sft_data(run.data, tokenizer ? &*tokenizer : nullptr, lm->config.vocab_size, lm->config.bos_token_id, eos);
+  for (size_t i = 0; i < data.size(); ++i)
+    if (static_cast<int64_t>(data[i].tokens.size()) > lm->config.max_position_embeddings)
+      throw file_error(run.data, "row " + std::to_string(i + 1),
+                       "has " + std::to_string(data[i].tokens.size()) + " tokens but the model's max_position_embeddings is " +
+                           std::to_string(lm->config.max_position_embeddings) + "; shorten it or raise the limit in config.json");
   if (run.epochs > 0)
     o.steps = std::max<long>(1, static_cast<long>((run.epochs * data.size() + o.batch_sequences - 1) / o.batch_sequences));
-  if (!run.quiet)
-    std::fprintf(stderr, "grpo sft: %zu sequences from %s, %ld steps of %zu\n", data.size(), run.data.c_str(), o.steps,
-                 o.batch_sequences);
+  if (!run.quiet) {
+    int64_t parameters = 0;
+    for (const auto& p : lm->parameters()) parameters += p.numel();
+    std::fprintf(stderr, "grpo sft: %zu sequences from %s%s, %ld steps of %zu, %lld parameters, %s\n", data.size(),
+                 run.data.c_str(), eos ? " (EOS appended)" : "", o.steps, o.batch_sequences,
+                 static_cast<long long>(parameters), to_string(o.precision).c_str());
+  }
 
   std::filesystem::create_directories(run.out);
   MetricsLog metrics(run.out, /*resume=*/false);
   Progress progress("sft", o.steps, 0, std::max<long>(1, o.steps / 20));
   SftStepStats last;
   run_sft(lm, data, o, [&](const SftStepStats& s) {
-    metrics.log(s.step, {{"sft/loss", s.loss}, {"sft/grad_norm", s.grad_norm}, {"sft/lr", s.lr},
-                         {"sft/tokens", s.tokens}, {"sft/skipped", s.skipped ? 1.0 : 0.0}});
+    const std::string& p = run.metric_prefix;
+    metrics.log(s.step, {{p + "loss", s.loss}, {p + "grad_norm", s.grad_norm}, {p + "lr", s.lr},
+                         {p + "tokens", s.tokens}, {p + "skipped", s.skipped ? 1.0 : 0.0}});
     if (!run.quiet) {
       char detail[160];
       std::snprintf(detail, sizeof detail, "loss %.4f  grad_norm %.3f  lr %.2e%s", s.loss, s.grad_norm, s.lr,

@@ -19,10 +19,13 @@ struct SftRun {
   SftOptions options;     // pad_id is taken from the model's config
   long epochs = 0;        // > 0: options.steps = ceil(epochs × rows / batch), set once the data is read
   bool quiet = false;     // no progress output
+  bool append_eos = true; // end every completion with the model's first EOS id (learner/sft_data.h)
+  std::string metric_prefix = "sft/";  // of the metrics.jsonl keys: sft/loss, sft/grad_norm, ...
 };
 
 // The recipe's SFT stage: model.init / model.config, sft.* (data, out, steps, batch, lr,
-// warmup_steps, micro_batch_tokens), optim.schedule's cosine floor, train.seed. sft.out empty:
+// warmup_steps, micro_batch_tokens), optim.schedule's cosine floor, optim.grad_clip, model.precision
+// ("bf16": BF16 matmuls; "fp8" trains in FP32 here), train.seed. sft.out empty:
 // <train.run_dir or runs/<name>>/sft. Callers may change any field before running it.
 SftRun sft_run_from_recipe(const Recipe& recipe);
 

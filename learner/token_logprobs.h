@@ -17,4 +17,14 @@ torch::Tensor target_logprobs(model::CausalLM& lm, const MicroBatch& batch, doub
 // MoE bias update and its hidden states for the MTP loss).
 torch::Tensor target_logprobs(const model::LMOutput& out, const MicroBatch& batch, double temperature = 1.0);
 
+// The same log-probs together with the entropy H = −Σ_v p_v log p_v of the model's distribution
+// at each target position (softmax(logits / T), T the rollout temperature), [B, S-1] FP32 without
+// gradient. Both come from one log-softmax of the forward already done: the GRPO step's entropy
+// metric costs an exp and a sum over the vocabulary, not another forward.
+struct TargetScores {
+  torch::Tensor logp;     // as target_logprobs
+  torch::Tensor entropy;  // detached
+};
+TargetScores target_logprobs_and_entropy(const model::LMOutput& out, const MicroBatch& batch, double temperature = 1.0);
+
 }  // namespace grpo::learner

@@ -1,5 +1,7 @@
 #include "model/moe_router.h"
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
+
 #include <limits>
 
 #include "model/rms_norm.h"
@@ -19,8 +21,13 @@ TopkRouterImpl::TopkRouterImpl(const ModelConfig& c)
 
 RouterOutput TopkRouterImpl::forward(const torch::Tensor& x) {
   const auto dt = compute_dtype(x);
-  // Affinities in FP32 whatever the activation dtype (spec §4.1 step 1).
-  auto logits = torch::nn::functional::linear(x.to(dt), weight.to(dt));  // [N, E]
+  // Affinities in FP32 whatever the activation dtype (spec §4.1 step 1), BF16 autocast included
+  // (learner/precision.h): this linear is excluded from it.
+  torch::Tensor logits;
+  {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+    logits = torch::nn::functional::linear(x.to(dt), weight.to(dt));  // [N, E]
+  }
   auto scores = logits.sigmoid();
   torch::Tensor indices;
   {

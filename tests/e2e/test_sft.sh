@@ -58,4 +58,38 @@ sed 's/"data": "data.jsonl", //' "$work/recipe.json" > "$work/nodata.json"
 msg="$("$GRPO" sft "$work/nodata.json" 2>&1)" && bad "recipe without sft.data accepted" || ok
 grep -q "sft.data" <<<"$msg" && ok || bad "error does not name sft.data: $msg"
 
+# EOS: completions without the model's EOS (id 1 in tiny_direct_q) get it appended, so the SFT'ed
+# model learns to stop after them; --no-eos trains on the rows as given and never sees the stop.
+cat > "$work/noeos.jsonl" <<'JSONL'
+{"prompt_tokens": [0, 10, 11], "completion_tokens": [20, 21, 22]}
+{"prompt_tokens": [0, 12, 13], "completion_tokens": [30, 31]}
+JSONL
+echo '{"tokens": [0, 12, 13, 30, 31, 1]}' > "$work/stop.jsonl"
+eos_logprob() {  # log-prob of the EOS after the completion 30 31
+  "$GRPO" logprobs "$1" --input "$work/stop.jsonl" 2>/dev/null | tail -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["logprobs"][-1])'
+}
+for mode in eos no-eos; do
+  flag=""; [ "$mode" = no-eos ] && flag="--no-eos"
+  log="$("$GRPO" sft --data "$work/noeos.jsonl" --config "$SRC/model/configs/tiny_direct_q.json" --out "$work/$mode" \
+          --steps 30 --batch 2 --lr 3e-3 --seed 3 $flag 2>&1)" || bad "sft $mode failed: $log"
+  lp="$(eos_logprob "$work/$mode")"
+  if [ "$mode" = eos ]; then
+    grep -q "(EOS appended)" <<<"$log" && ok || bad "sft does not say it appends EOS: $log"
+    awk -v x="$lp" 'BEGIN { exit !(x > log(0.5)) }' && ok || bad "EOS not learned after the completion: log-prob $lp"
+  else
+    ! grep -q "(EOS appended)" <<<"$log" && ok || bad "--no-eos still appends EOS: $log"
+    awk -v x="$lp" 'BEGIN { exit !(x < log(0.1)) }' && ok || bad "--no-eos: EOS should stay unlikely, log-prob $lp"
+  fi
+done
+
+# BF16 matmuls (FP32 master weights): the same memorisation, and the run says which precision.
+log="$("$GRPO" sft --data "$work/data.jsonl" --config "$SRC/model/configs/tiny_direct_q.json" --out "$work/bf16" \
+        --steps 30 --batch 2 --lr 3e-3 --seed 3 --precision bf16 2>&1)" && grep -q ", bf16" <<<"$log" && ok \
+  || bad "sft --precision bf16: $log"
+first="$(grep -o '"sft/loss":[0-9.e+-]*' "$work/bf16/metrics.jsonl" | head -1 | cut -d: -f2)"
+last="$(grep -o '"sft/loss":[0-9.e+-]*' "$work/bf16/metrics.jsonl" | tail -1 | cut -d: -f2)"
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 0.2 * a) }' && ok || bad "bf16 loss did not fall: first $first, last $last"
+msg="$("$GRPO" sft --data "$work/data.jsonl" --config "$SRC/model/configs/tiny_direct_q.json" --out "$work/x" --precision fp16 2>&1)" \
+  && bad "--precision fp16 accepted" || ok
+
 finish

@@ -30,8 +30,14 @@ TEST(SftRun, RecipeSectionFillsTheRun) {
   EXPECT_DOUBLE_EQ(run.options.grad_clip, 0.5);
   EXPECT_EQ(run.options.seed, 11u);
 
+  EXPECT_EQ(run.options.precision, Precision::kFp32);
+  EXPECT_TRUE(run.append_eos);  // a model SFT'ed from a file learns to stop
+
   raw["sft"]["out"] = "base";
-  EXPECT_EQ(sft_run_from_recipe(resolve_recipe(raw, "/r/recipe.json")).out, "/r/base");
+  raw["model"]["precision"] = "bf16";
+  auto bf16 = sft_run_from_recipe(resolve_recipe(raw, "/r/recipe.json"));
+  EXPECT_EQ(bf16.out, "/r/base");
+  EXPECT_EQ(bf16.options.precision, Precision::kBf16);  // model.precision reaches `grpo sft RECIPE`
 }
 
 TEST(SftRun, MissingDataIsNamed) {

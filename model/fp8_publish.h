@@ -16,7 +16,9 @@
 
 namespace grpo::model {
 
-enum class PublishFormat { kBf16, kFp8 };
+// kFp32 sends every tensor as FP32 (the CPU default: a rollout model equals the learner's
+// FP32 master weights bit for bit); kBf16 and kFp8 as described above.
+enum class PublishFormat { kBf16, kFp8, kFp32 };
 
 struct PublishedTensor {
   std::string name;            // Hugging Face name

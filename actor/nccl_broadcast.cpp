@@ -1,0 +1,197 @@
+#include "actor/nccl_broadcast.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#if defined(GRPO_HAVE_NCCL)
+#include <cuda_runtime.h>
+#include <nccl.h>
+#endif
+
+namespace grpo::actor {
+
+std::string bytes_to_hex(const void* data, size_t bytes) {
+  static const char* digits = "0123456789abcdef";
+  const auto* p = static_cast<const uint8_t*>(data);
+  std::string out(2 * bytes, '0');
+  for (size_t i = 0; i < bytes; ++i) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 15];
+  }
+  return out;
+}
+
+std::vector<uint8_t> hex_to_bytes(const std::string& hex) {
+  if (hex.size() % 2) throw Error("hex text has an odd length (" + std::to_string(hex.size()) + " characters)");
+  auto digit = [&](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw Error(std::string("hex text has a non-hex character '") + c + "'");
+  };
+  std::vector<uint8_t> out(hex.size() / 2);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(digit(hex[2 * i]) << 4 | digit(hex[2 * i + 1]));
+  return out;
+}
+
+#if defined(GRPO_HAVE_NCCL)
+
+namespace {
+
+void cuda_ok(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw NcclError(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+}  // namespace
+
+bool nccl_built() { return true; }
+
+std::string nccl_new_unique_id_hex() {
+  static_assert(sizeof(ncclUniqueId) == kNcclUniqueIdBytes, "ncclUniqueId changed size");
+  ncclUniqueId id;
+  const ncclResult_t r = ncclGetUniqueId(&id);
+  if (r != ncclSuccess) throw NcclError(std::string("ncclGetUniqueId: ") + ncclGetErrorString(r));
+  return bytes_to_hex(&id, sizeof id);
+}
+
+struct NcclBroadcaster::Impl {
+  ncclComm_t comm = nullptr;
+  cudaStream_t stream = nullptr;
+  int rank = 0, world = 0, device = 0;
+  bool aborted = false;
+  NcclBroadcastOptions options;
+
+  // Aborts (never blocks, unlike ncclCommDestroy on a broken communicator) and throws.
+  [[noreturn]] void fail(const std::string& what) {
+    if (comm && !aborted) ncclCommAbort(comm);
+    aborted = true;
+    throw NcclError("NCCL broadcast (rank " + std::to_string(rank) + " of " + std::to_string(world) + "): " + what);
+  }
+
+  // Polls the communicator's asynchronous state until no operation is in progress, or fails.
+  void wait_ready(const char* what, std::chrono::steady_clock::time_point deadline) {
+    while (true) {
+      ncclResult_t state = ncclSuccess;
+      const ncclResult_t r = ncclCommGetAsyncError(comm, &state);
+      if (r != ncclSuccess) fail(std::string(what) + ": ncclCommGetAsyncError: " + ncclGetErrorString(r));
+      if (state == ncclSuccess) return;
+      if (state != ncclInProgress) fail(std::string(what) + ": " + ncclGetErrorString(state) + " (" + ncclGetLastError(comm) + ")");
+      if (std::chrono::steady_clock::now() > deadline)
+        fail(std::string(what) + ": no progress within " + std::to_string(options.timeout.count()) +
+             " ms (a peer is missing or dead); communicator aborted");
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+};
+
+NcclBroadcaster::NcclBroadcaster(const std::string& unique_id_hex, int rank, int world, int device,
+                                 const NcclBroadcastOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  auto& m = *impl_;
+  m.rank = rank;
+  m.world = world;
+  m.device = device;
+  m.options = options;
+  if (world < 1 || rank < 0 || rank >= world)
+    throw NcclError("NCCL broadcast: rank " + std::to_string(rank) + " is not in a world of " + std::to_string(world));
+  if (options.bucket_bytes == 0) throw NcclError("NCCL broadcast: bucket_bytes must be positive");
+  const std::vector<uint8_t> bytes = hex_to_bytes(unique_id_hex);
+  if (bytes.size() != sizeof(ncclUniqueId))
+    throw NcclError("NCCL broadcast: the unique id has " + std::to_string(bytes.size()) + " bytes, expected " +
+                    std::to_string(sizeof(ncclUniqueId)) + " (pass the hex text of nccl_new_unique_id_hex)");
+  ncclUniqueId id;
+  std::memcpy(&id, bytes.data(), sizeof id);
+  cuda_ok(cudaSetDevice(device), "cudaSetDevice");
+  cuda_ok(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  // Non-blocking communicator (NCCL >= 2.14): calls return ncclInProgress and we poll, so a
+  // peer that never joins is a timeout we can act on.
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+  const ncclResult_t r = ncclCommInitRankConfig(&m.comm, world, id, rank, &config);
+  if (r != ncclSuccess && r != ncclInProgress) {
+    m.comm = nullptr;
+    cudaStreamDestroy(m.stream);
+    throw NcclError(std::string("NCCL broadcast: ncclCommInitRankConfig: ") + ncclGetErrorString(r));
+  }
+  try {
+    m.wait_ready("joining the communicator", deadline);
+  } catch (...) {
+    cudaStreamDestroy(m.stream);
+    m.stream = nullptr;
+    throw;
+  }
+}
+
+NcclBroadcaster::~NcclBroadcaster() {
+  if (!impl_) return;
+  auto& m = *impl_;
+  if (m.comm && !m.aborted) {
+    // Finalize (flushes outstanding work) then destroy; a finalize that fails or does not finish
+    // in time aborts instead (ncclCommDestroy on a broken communicator could block forever).
+    const auto deadline = std::chrono::steady_clock::now() + m.options.timeout;
+    const ncclResult_t r = ncclCommFinalize(m.comm);
+    try {
+      if (r != ncclSuccess && r != ncclInProgress) m.fail(std::string("ncclCommFinalize: ") + ncclGetErrorString(r));
+      m.wait_ready("finalizing", deadline);
+      ncclCommDestroy(m.comm);
+    } catch (const NcclError&) {
+      // fail() aborted the communicator; a destructor reports nothing more.
+    }
+  }
+  if (m.stream) cudaStreamDestroy(m.stream);
+}
+
+void NcclBroadcaster::broadcast(void* device_buffer, size_t bytes) {
+  auto& m = *impl_;
+  if (m.aborted) throw NcclError("NCCL broadcast: the communicator was aborted earlier; make a new one with a new id");
+  cuda_ok(cudaSetDevice(m.device), "cudaSetDevice");
+  const auto deadline = std::chrono::steady_clock::now() + m.options.timeout;
+  auto* base = static_cast<uint8_t*>(device_buffer);
+  for (size_t offset = 0; offset < bytes; offset += m.options.bucket_bytes) {
+    const size_t len = std::min(m.options.bucket_bytes, bytes - offset);
+    const ncclResult_t r = ncclBroadcast(base + offset, base + offset, len, ncclUint8, /*root=*/0, m.comm, m.stream);
+    if (r != ncclSuccess && r != ncclInProgress) m.fail(std::string("ncclBroadcast: ") + ncclGetErrorString(r));
+    m.wait_ready("enqueueing a bucket", deadline);
+  }
+  // The stream finishes only when every peer took part: poll it together with the async error.
+  while (true) {
+    const cudaError_t q = cudaStreamQuery(m.stream);
+    if (q == cudaSuccess) break;
+    if (q != cudaErrorNotReady) m.fail(std::string("cudaStreamQuery: ") + cudaGetErrorString(q));
+    ncclResult_t state = ncclSuccess;
+    ncclCommGetAsyncError(m.comm, &state);
+    if (state != ncclSuccess && state != ncclInProgress) m.fail(std::string("asynchronous error: ") + ncclGetErrorString(state));
+    if (std::chrono::steady_clock::now() > deadline)
+      m.fail("broadcast of " + std::to_string(bytes) + " bytes not done within " + std::to_string(m.options.timeout.count()) +
+             " ms (a peer is missing or dead); communicator aborted");
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+}
+
+int NcclBroadcaster::rank() const { return impl_->rank; }
+int NcclBroadcaster::world() const { return impl_->world; }
+bool NcclBroadcaster::aborted() const { return impl_->aborted; }
+
+#else  // built without NCCL
+
+namespace {
+[[noreturn]] void no_nccl() {
+  throw NcclError("this build has no NCCL (configure with CUDA and NCCL installed and GRPO_NCCL=ON); use the ZeroMQ weight sync");
+}
+}  // namespace
+
+bool nccl_built() { return false; }
+std::string nccl_new_unique_id_hex() { no_nccl(); }
+struct NcclBroadcaster::Impl {};
+NcclBroadcaster::NcclBroadcaster(const std::string&, int, int, int, const NcclBroadcastOptions&) { no_nccl(); }
+NcclBroadcaster::~NcclBroadcaster() = default;
+void NcclBroadcaster::broadcast(void*, size_t) { no_nccl(); }
+int NcclBroadcaster::rank() const { return 0; }
+int NcclBroadcaster::world() const { return 0; }
+bool NcclBroadcaster::aborted() const { return true; }
+
+#endif
+
+}  // namespace grpo::actor

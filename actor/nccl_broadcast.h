@@ -1,0 +1,70 @@
+// GPU weight publication: the learner (rank 0) broadcasts one flat device buffer to the rollout
+// ranks over a dedicated NCCL communicator, in buckets (spec runtime.md §4). The communicator's
+// unique id is made on rank 0 and travels through the rendezvous as hex text. Errors are checked
+// asynchronously: every wait polls ncclCommGetAsyncError against a deadline and calls
+// ncclCommAbort on error or timeout, so a dead peer makes the learner throw, never hang.
+// No CUDA or NCCL headers here: callers (and builds without NCCL) include only this file.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace grpo::actor {
+
+// A communicator failed or timed out (and was aborted); what() says which call and why.
+class NcclError : public Error {
+ public:
+  using Error::Error;
+};
+
+// True when this build has NCCL (GRPO_NCCL=ON and CUDA + NCCL found). Without it every other
+// function here throws NcclError.
+bool nccl_built();
+
+constexpr size_t kNcclUniqueIdBytes = 128;  // sizeof(ncclUniqueId)
+
+// Rank 0: a fresh communicator id (ncclGetUniqueId), hex-encoded for the rendezvous.
+// Every communicator needs a new id (NVIDIA/nccl#1038).
+std::string nccl_new_unique_id_hex();
+
+// Hex text <-> bytes for ids passed through environment variables or messages.
+std::string bytes_to_hex(const void* data, size_t bytes);
+std::vector<uint8_t> hex_to_bytes(const std::string& hex);  // throws grpo::Error on a bad digit or odd length
+
+struct NcclBroadcastOptions {
+  size_t bucket_bytes = 256u << 20;         // bytes per ncclBroadcast call
+  std::chrono::milliseconds timeout{60000};  // for joining and for each broadcast
+};
+
+class NcclBroadcaster {
+ public:
+  // Joins communicator `unique_id_hex` as `rank` of `world` on CUDA device `device` (non-blocking
+  // init, polled against options.timeout: a missing peer gives NcclError, not a hang).
+  NcclBroadcaster(const std::string& unique_id_hex, int rank, int world, int device,
+                  const NcclBroadcastOptions& options = {});
+  ~NcclBroadcaster();  // ncclCommDestroy when healthy, ncclCommAbort when it failed
+  NcclBroadcaster(const NcclBroadcaster&) = delete;
+  NcclBroadcaster& operator=(const NcclBroadcaster&) = delete;
+
+  // Broadcasts `bytes` bytes at `device_buffer` (device memory of this rank's device) from rank 0
+  // to every rank, bucket by bucket, and waits until they are done. On an asynchronous error or
+  // when options.timeout passes, aborts the communicator and throws NcclError; the broadcaster
+  // is then unusable (make a new one with a new id).
+  void broadcast(void* device_buffer, size_t bytes);
+
+  int rank() const;
+  int world() const;
+  bool aborted() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace grpo::actor

@@ -1,0 +1,48 @@
+// The torch side of weight publication (actor/weight_sync.h is torch-free): a model's weights
+// as an actor::WeightBlob and back, the state rollout::Generator::set_weights takes, and a hash
+// of a model's weights that actors compare to show they hold the same version.
+//
+// Bit-exactness: "fp32" carries FP32 master weights as they are, so a rollout model loaded from
+// it equals the learner's exactly; "bf16"/"fp8" carry the learner's own quantization of its
+// weights (model/fp8_publish.h), so every rollout worker holds the same bits as every other and
+// as the learner's quantized copy.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "actor/weight_sync.h"
+#include "model/causal_lm.h"
+#include "model/fp8_publish.h"
+#include "model/weights.h"
+
+namespace grpo::model {
+
+// "fp32" | "bf16" | "fp8" <-> PublishFormat; a bad name throws an error naming `field`.
+PublishFormat parse_publish_format(const std::string& name, const std::string& field = "weight_format");
+std::string publish_format_name(PublishFormat format);
+
+// Packs `lm` (publish_weights) into a blob of `version`, with its SHA-256.
+actor::WeightBlob publish_blob(CausalLM& lm, PublishFormat format, uint64_t version);
+// PublishedWeights <-> WeightBlob (the table is JSON; dtype names as in safetensors).
+actor::WeightBlob to_blob(PublishedWeights published, PublishFormat format, uint64_t version);
+PublishedWeights from_blob(const actor::WeightBlob& blob);  // checks the table against the buffer
+
+// Loads a blob into `lm` directly (load_weights from its tensors).
+LoadReport load_blob(CausalLM& lm, const actor::WeightBlob& blob);
+
+// The state Generator::set_weights takes (module names -> tensors), made by loading the blob into
+// `scratch`, a model of the generator's config and precision (FP8 or not), then copying its
+// parameters and buffers out (so `scratch` can be reused for the next version at once).
+std::vector<std::pair<std::string, torch::Tensor>> blob_state(CausalLM& scratch, const actor::WeightBlob& blob);
+
+// Lower-case hex SHA-256 of the model's checkpoint tensors (checkpoint_tensors(lm): Hugging Face
+// names, sorted), each as name, dtype, shape and its raw bytes. Two models hash equal exactly
+// when they hold the same tensors bit for bit.
+std::string weights_sha256(CausalLM& lm);
+
+}  // namespace grpo::model

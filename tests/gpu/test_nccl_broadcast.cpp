@@ -1,0 +1,96 @@
+// NCCL weight broadcast (actor/nccl_broadcast.h), label gpu: skipped without NCCL or a device.
+// A world-1 communicator on one GPU; one rank per device when several exist; and a missing peer,
+// which must end in NcclError (communicator aborted) instead of a hang.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "actor/nccl_broadcast.h"
+#include "kernels/device.h"
+
+#if defined(GRPO_HAVE_NCCL)
+#include <cuda_runtime.h>
+#endif
+
+namespace grpo::actor {
+namespace {
+
+#if defined(GRPO_HAVE_NCCL)
+
+int device_count() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+#define SKIP_WITHOUT_DEVICE() \
+  if (!kernels::cuda_device_available() || device_count() == 0) GTEST_SKIP() << kernels::cuda_device_description()
+
+// The pattern rank 0 sends: byte i = (i * 131 + 7) mod 251 (not periodic in any bucket size used).
+std::vector<uint8_t> pattern(size_t n) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>((i * 131 + 7) % 251);
+  return v;
+}
+
+// Rank `rank` of `world` on device `rank`: fills (rank 0) or poisons (others) a device buffer,
+// broadcasts it in several buckets (the last one short) and returns what it holds afterwards.
+std::vector<uint8_t> broadcast_on(const std::string& id, int rank, int world, size_t bytes) {
+  NcclBroadcastOptions o;
+  o.bucket_bytes = 1 << 20;
+  o.timeout = std::chrono::seconds(120);
+  NcclBroadcaster b(id, rank, world, /*device=*/rank, o);
+  void* d = nullptr;
+  EXPECT_EQ(cudaMalloc(&d, bytes), cudaSuccess);
+  std::vector<uint8_t> host = rank == 0 ? pattern(bytes) : std::vector<uint8_t>(bytes, 0xEE);
+  EXPECT_EQ(cudaMemcpy(d, host.data(), bytes, cudaMemcpyHostToDevice), cudaSuccess);
+  b.broadcast(d, bytes);
+  EXPECT_EQ(cudaMemcpy(host.data(), d, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+  cudaFree(d);
+  return host;
+}
+
+TEST(NcclBroadcast, SingleGpuWorldOfOne) {
+  SKIP_WITHOUT_DEVICE();
+  const size_t bytes = (5u << 20) + 12345;  // 6 buckets of 1 MiB, the last short
+  EXPECT_TRUE(broadcast_on(nccl_new_unique_id_hex(), 0, 1, bytes) == pattern(bytes));
+}
+
+TEST(NcclBroadcast, OneRankPerGpu) {
+  SKIP_WITHOUT_DEVICE();
+  const int world = device_count();
+  if (world < 2) GTEST_SKIP() << "one CUDA device: the multi-GPU broadcast needs two or more";
+  const std::string id = nccl_new_unique_id_hex();
+  const size_t bytes = (3u << 20) + 17;
+  std::vector<std::vector<uint8_t>> got(world);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < world; ++r) ranks.emplace_back([&, r] { got[r] = broadcast_on(id, r, world, bytes); });
+  for (auto& t : ranks) t.join();
+  for (int r = 0; r < world; ++r) EXPECT_TRUE(got[r] == pattern(bytes)) << "rank " << r;
+}
+
+TEST(NcclBroadcast, AMissingPeerTimesOutAndAborts) {
+  SKIP_WITHOUT_DEVICE();
+  // Rank 0 of a world of 2 whose rank 1 never comes: joining must give up at the deadline.
+  NcclBroadcastOptions o;
+  o.timeout = std::chrono::seconds(3);
+  try {
+    NcclBroadcaster b(nccl_new_unique_id_hex(), 0, 2, 0, o);
+    FAIL() << "joined a communicator whose peer never came";
+  } catch (const NcclError& e) {
+    EXPECT_NE(std::string(e.what()).find("aborted"), std::string::npos) << e.what();
+  }
+}
+
+#else
+
+TEST(NcclBroadcast, NotBuilt) {
+  EXPECT_FALSE(nccl_built());
+  GTEST_SKIP() << "built without NCCL (GRPO_NCCL=OFF or CUDA/NCCL not found)";
+}
+
+#endif
+
+}  // namespace
+}  // namespace grpo::actor

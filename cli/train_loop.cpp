@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "actor/trajectory_log.h"
+#include "cli/learner_driver.h"
 #include "cli/prompt_rows.h"
-#include "cli/recipe_scorer.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "learner/checkpoint_dir.h"
@@ -25,6 +25,7 @@
 #include "learner/lr_schedule.h"
 #include "learner/metrics_log.h"
 #include "learner/optimizer_util.h"
+#include "learner/precision.h"
 #include "learner/progress.h"
 #include "learner/reference_model.h"
 #include "learner/trainer_state.h"
@@ -32,8 +33,6 @@
 #include "model/fp8_training.h"
 #include "model/config.h"
 #include "model/tokenizer.h"
-#include "rewards/scorer.h"
-#include "rollout/generator.h"
 
 namespace grpo::cli {
 namespace {
@@ -69,35 +68,13 @@ long kill_step_from_env() {
   return s ? std::atol(s) : -1;
 }
 
-// The write-ahead-log form of a scored group: tokens, behaviour log-probs, the weight version
-// (the step), the sampling seed in the prompt row and the reward script's hash.
-actor::ScoredGroup to_logged_group(uint64_t step, size_t prompt_index, const PromptRow& prompt,
-                                   const std::vector<int64_t>& prompt_tokens, const rollout::GenerationResult& gen,
-                                   const std::vector<rewards::SampleResult>& results, const std::string& script_sha256,
-                                   uint64_t seed, const std::function<std::string(const std::vector<int64_t>&)>& decode) {
-  actor::ScoredGroup out;
-  out.group.batch_id = step;
-  out.group.prompt.prompt_id = prompt_index;
-  out.group.prompt.tokens.assign(prompt_tokens.begin(), prompt_tokens.end());
-  out.group.prompt.row = prompt.row;
-  out.group.prompt.row["sampling_seed"] = seed;
-  for (size_t i = 0; i < gen.completions.size(); ++i) {
-    const auto& c = gen.completions[i];
-    actor::Completion lc;
-    lc.text = decode(c.tokens);
-    lc.tokens.assign(c.tokens.begin(), c.tokens.end());
-    lc.logprobs = c.logprobs;
-    lc.finish_reason = c.finish_reason;
-    lc.version_start = lc.version_end = step - 1;  // the policy before this step's update
-    out.group.completions.push_back(std::move(lc));
-    actor::SampleScore score;
-    if (results[i].applicable()) score.reward = results[i].score;
-    score.metrics = results[i].metrics;
-    if (results[i].failed()) score.failure = results[i].error.empty() ? "failed" : results[i].error;
-    out.scores.push_back(std::move(score));
-  }
-  out.reward_script_sha256 = script_sha256;
-  return out;
+// The write-ahead-log form of a scored group, as the synchronous loop wrote it: batch_id = the
+// step, prompt_id = the dataset row; the row carries the sampling seed, each completion the
+// weight version that sampled it, and the group the reward script's hash.
+actor::ScoredGroup to_logged_group(actor::ScoredGroup group, long step, size_t prompt_index) {
+  group.group.batch_id = static_cast<uint64_t>(step);
+  group.group.prompt.prompt_id = prompt_index;
+  return group;
 }
 
 }  // namespace
@@ -149,8 +126,6 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   // FP8 training (model/fp8_training.h): the quantized linears run their three GEMMs in FP8
   // with block scaling; master weights and optimizer state stay FP32.
   if (v["model"]["precision"] == "fp8") model::enable_fp8_training(policy);
-  if (v["model"]["precision"] == "bf16")
-    throw file_error(recipe.file, "model.precision", "bf16 training is not built yet; use \"fp32\" or \"fp8\"");
   const auto& algo = recipe.algorithm;
   const long ref_refresh_every = v["train"]["ref_refresh_every"].get<long>();
   if (ref_refresh_every > 0 && algo.loss.kl_coef == 0)
@@ -171,8 +146,6 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   auto prompts = read_prompt_rows(v["data"]["train"].get<std::string>(), tokenizer ? &*tokenizer : nullptr,
                                   policy->config.bos_token_id, "tokenizer.json in the model.init folder");
 
-  rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), scorer_options_from_recipe(recipe));
-
   // Optimizer and schedule.
   const auto& o = v["optim"];
   torch::optim::AdamW optimizer(policy->parameters(), torch::optim::AdamWOptions(o["lr"].get<double>())
@@ -191,26 +164,13 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   step_options.max_new_tokens = v["rollout"]["max_new_tokens"].get<long>();
   step_options.bias_update_speed = v["train"]["bias_update_speed"].get<double>();
   step_options.mtp_loss_coef = v["train"]["mtp_loss_coef"].get<double>();
+  // BF16 mixed precision (learner/precision.h): matmuls in BF16 under autocast, master weights,
+  // optimizer state, norms and softmax in FP32.
+  if (v["model"]["precision"] == "bf16") step_options.precision = learner::Precision::kBf16;
   if (policy->config.pad_token_id) step_options.pad_id = *policy->config.pad_token_id;
 
-  rollout::GenerationRequest base;
-  base.group_size = v["rollout"]["group_size"].get<long>();
-  base.max_new_tokens = v["rollout"]["max_new_tokens"].get<long>();
-  base.sampling.temperature = v["rollout"]["temperature"].get<double>();
-  base.sampling.top_p = v["rollout"]["top_p"].get<double>();
-  base.sampling.top_k = v["rollout"]["top_k"].get<long>();
-  base.sampling.min_p = v["rollout"]["min_p"].get<double>();
-  base.stop = v["rollout"]["stop"].get<std::vector<std::string>>();
-  rollout::GeneratorOptions gen_options;
-  gen_options.eos_token_ids = policy->config.eos_token_ids;
-  gen_options.speculative = v["rollout"]["mtp_draft"].get<bool>() ? 1 : 0;
-  auto decode = [&](const std::vector<int64_t>& ids) {
-    if (tokenizer) return tokenizer->decode(ids);
-    std::string s;  // without a tokenizer the script sees the ids, space-separated
-    for (auto id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
-    return s;
-  };
-  gen_options.decode = decode;
+  const bool speculative = v["rollout"]["mtp_draft"].get<bool>();
+  const uint64_t max_staleness = v["runtime"]["max_staleness"].get<uint64_t>();
 
   // Data order, and where a resumed run picks everything up.
   const long steps = v["train"]["steps"].get<long>();
@@ -240,6 +200,33 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   }
   learner::MetricsLog metrics(run_dir, /*resume=*/resuming);
   actor::TrajectoryLog trajectories(run_dir);
+  // Draws the prompts of the next step from the data order; remembers where it left the order,
+  // per step, for the checkpoint of that step.
+  struct DrawState {
+    std::string rng;
+    std::vector<size_t> order;
+    size_t cursor = 0;
+  };
+  std::map<long, DrawState> draws;
+  draws[start_step] = {learner::rng_to_string(rng), order, cursor};
+  auto draw = [&](long step) {
+    std::vector<SlotPrompt> out;
+    while (out.size() < std::min(per_step, prompts.size())) {
+      if (cursor == order.size()) {
+        if (shuffle) std::shuffle(order.begin(), order.end(), rng);
+        cursor = 0;
+      }
+      const size_t index = order[cursor++];
+      SlotPrompt sp;
+      sp.index = index;
+      sp.tokens.assign(prompts[index].tokens.begin(), prompts[index].tokens.end());
+      sp.row = prompts[index].row;
+      sp.row["sampling_seed"] = seed * 1000003u + static_cast<uint64_t>(step) * 7919u + out.size();
+      out.push_back(std::move(sp));
+    }
+    draws[step] = {learner::rng_to_string(rng), order, cursor};
+    return out;
+  };
   auto save = [&](long step) {
     // Written under a temporary name, manifest last, then renamed (learner/checkpoint_dir.h).
     const std::string name = "step-" + std::to_string(step);
@@ -249,9 +236,12 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     if (tokenizer) write_file_atomic(tmp + "/tokenizer.json", read_file(init + "/tokenizer.json"));
     learner::TrainerState st;
     st.step = step;
-    st.data_rng = learner::rng_to_string(rng);
-    st.order = order;
-    st.cursor = cursor;
+    // The data position after this step's draw (in asynchronous mode later steps are drawn
+    // already; a resumed run draws them again).
+    const auto& drawn = draws.at(step);
+    st.data_rng = drawn.rng;
+    st.order = drawn.order;
+    st.cursor = drawn.cursor;
     st.metrics_lines = metrics_lines;
     st.trajectory_records = trajectories.size();
     std::error_code ec;
@@ -269,72 +259,59 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     return run_dir;
   }
 
+  // The actor runtime: rollout and reward workers (threads, processes or launcher ranks), the
+  // weights they sample with published through actor/weight_sync.h (cli/learner_driver.h).
+  DriverSetup setup = run_options.driver;
+  setup.run_dir = run_dir;
+  setup.model_config = model::config_to_json(policy->config);
+  setup.tokenizer = tokenizer ? init + "/tokenizer.json" : "";
+  setup.quiet = run_options.quiet;
+  LearnerDriver driver(recipe, setup);
+  double publish_s = driver.publish(policy, static_cast<uint64_t>(start_step));
+
   const long kill_at = kill_step_from_env();
+  // Test hook: GRPO_TEST_SUBMIT_EXTRA=K submits K more steps ahead than max_staleness allows, so
+  // their groups arrive too old and must be refused and sampled again.
+  const long submit_extra = std::getenv("GRPO_TEST_SUBMIT_EXTRA") ? std::atol(std::getenv("GRPO_TEST_SUBMIT_EXTRA")) : 0;
   learner::Progress progress("train", steps, start_step);
+  long submitted = start_step;
   for (long step = start_step + 1; step <= steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<size_t> batch;
-    while (batch.size() < std::min(per_step, prompts.size())) {
-      if (cursor == order.size()) {
-        if (shuffle) std::shuffle(order.begin(), order.end(), rng);
-        cursor = 0;
-      }
-      batch.push_back(order[cursor++]);
+    // Synchronous: this step's prompts only. Asynchronous: up to max_staleness steps ahead, so
+    // rollouts of later steps run while this one trains.
+    while (submitted < std::min<long>(steps, step + static_cast<long>(max_staleness) + submit_extra)) {
+      ++submitted;
+      driver.submit(submitted, draw(submitted));
     }
-    // Rollout with the current policy.
-    std::vector<rollout::GenerationRequest> requests;
-    for (size_t k = 0; k < batch.size(); ++k) {
-      requests.push_back(base);
-      requests.back().prompt = prompts[batch[k]].tokens;
-      requests.back().sampling.seed = seed * 1000003u + static_cast<uint64_t>(step) * 7919u + k;
-    }
-    policy->eval();
-    auto generated = rollout::generate(policy, requests, gen_options);
-    const double rollout_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // Rewards.
-    std::vector<rewards::SampleGroup> samples;
-    std::vector<size_t> kept;
-    for (size_t k = 0; k < generated.size(); ++k) {
-      if (!generated[k].error.empty()) {
-        std::fprintf(stderr, "grpo train: prompt skipped: %s\n", generated[k].error.c_str());
-        continue;
-      }
-      rewards::SampleGroup group;
-      for (const auto& c : generated[k].completions) {
-        json s = prompts[batch[k]].row;
-        s["completion"] = decode(c.tokens);
-        s["finish_reason"] = c.finish_reason;
-        group.push_back(std::move(s));
-      }
-      samples.push_back(std::move(group));
-      kept.push_back(k);
-    }
-    auto scored = scorer.score(samples);
+    auto rollouts = driver.wait_step(step);
+    const double collect_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::vector<learner::ScoredPromptGroup> groups;
     std::map<std::string, std::pair<double, double>> reward_metrics;  // sum, count
     double failures = 0, rollout_tokens = 0;
-    for (size_t gi = 0; gi < kept.size(); ++gi) {
-      const auto& gen = generated[kept[gi]];
-      // Logged before it is trained on (DESIGN.md: nothing written is lost).
-      trajectories.append(to_logged_group(static_cast<uint64_t>(step), batch[kept[gi]], prompts[batch[kept[gi]]],
-                                          requests[kept[gi]].prompt, gen, scored.groups[gi], scored.script_sha256,
-                                          requests[kept[gi]].sampling.seed, decode));
+    for (size_t gi = 0; gi < rollouts.groups.size(); ++gi) {
+      auto& sg = rollouts.groups[gi];
+      const size_t index = rollouts.prompt_indices[gi];
+      if (sg.group.completions.empty()) {
+        std::fprintf(stderr, "grpo train: prompt skipped: %s\n", sg.group.prompt.row.value("generation_error", "no completions").c_str());
+        continue;
+      }
       learner::ScoredPromptGroup g;
-      g.prompt = requests[kept[gi]].prompt;
-      for (size_t i = 0; i < gen.completions.size(); ++i) {
-        const auto& r = scored.groups[gi][i];
-        const auto& c = gen.completions[i];
-        std::optional<double> reward;
-        if (r.applicable()) reward = r.score;
-        failures += r.failed();
+      g.prompt.assign(sg.group.prompt.tokens.begin(), sg.group.prompt.tokens.end());
+      for (size_t i = 0; i < sg.group.completions.size(); ++i) {
+        const auto& c = sg.group.completions[i];
+        const auto& r = sg.scores.at(i);
+        failures += !r.failure.empty();
         for (const auto& [k, x] : r.metrics) {
           reward_metrics[k].first += x;
           reward_metrics[k].second += 1;
         }
         rollout_tokens += static_cast<double>(c.tokens.size());
-        g.completions.push_back({c.tokens, c.logprobs, reward, c.finish_reason == "length"});
+        g.completions.push_back({std::vector<int64_t>(c.tokens.begin(), c.tokens.end()), c.logprobs, r.reward,
+                                 c.finish_reason == "length"});
       }
       groups.push_back(std::move(g));
+      // Logged before it is trained on (DESIGN.md: nothing written is lost).
+      trajectories.append(to_logged_group(std::move(sg), step, index));
     }
     if (step == kill_at) ::raise(SIGKILL);  // test hook (train_loop.h)
     // Update.
@@ -345,21 +322,22 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     auto stats = learner::grpo_step(policy, optimizer, groups, step_options, reference ? &reference : nullptr);
     trajectories.mark_consumed(trajectories.size());
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_update).count();
+    publish_s = driver.publish(policy, static_cast<uint64_t>(step));  // version `step` for the next rollouts
     double train_tokens = 0;  // prompt + completion tokens through forward and backward, per update
     for (const auto& g : groups)
       for (const auto& c : g.completions) train_tokens += static_cast<double>(g.prompt.size() + c.tokens.size());
+    for (const auto& [k, x] : rollouts.metrics) stats.metrics[k] = x;
     stats.metrics["lr"] = lr;
-    if (gen_options.speculative > 0) {  // MTP drafting: share of drafted tokens the main model kept
-      double drafted = 0, accepted = 0;
-      for (const auto& g : generated) drafted += static_cast<double>(g.drafted), accepted += static_cast<double>(g.accepted);
-      stats.metrics["rollout/mtp_acceptance"] = drafted > 0 ? accepted / drafted : 0.0;
-    }
+    if (speculative && !stats.metrics.count("rollout/mtp_acceptance")) stats.metrics["rollout/mtp_acceptance"] = 0.0;
     stats.metrics["reward/failures"] = failures;
     for (const auto& [k, sc] : reward_metrics) stats.metrics["reward/" + k] = sc.first / std::max(1.0, sc.second);
     stats.metrics["ref/step"] = static_cast<double>(reference_step);
-    stats.metrics["throughput/rollout_tokens_per_s"] = rollout_tokens / std::max(rollout_s, 1e-9);
+    stats.metrics["throughput/rollout_tokens_per_s"] = rollout_tokens / std::max(rollouts.metrics["time/rollout_s"], 1e-9);
     stats.metrics["throughput/train_tokens_per_s"] =
         train_tokens * static_cast<double>(step_options.updates_per_batch) / std::max(train_s, 1e-9);
+    stats.metrics["time/collect_s"] = collect_s;  // the learner's wait for this step's scored groups
+    stats.metrics["time/learner_s"] = train_s;
+    stats.metrics["time/weight_publish_s"] = publish_s;
     stats.metrics["time/step_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     metrics.log(step, stats.metrics);
     ++metrics_lines;
@@ -374,6 +352,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
       progress.update(step, detail);
     }
     if (save_every > 0 && step % save_every == 0 && step != steps) save(step);
+    draws.erase(draws.begin(), draws.lower_bound(step));
   }
   save(steps);
   policy->eval();

@@ -1,12 +1,14 @@
-// The synchronous training loop behind `grpo train` (runtime.mode = "threads", max_staleness 0):
-// each step samples G completions for a batch of prompts with the current policy, scores them
-// with the recipe's reward script, and applies one GRPO-family update. Every trajectory is
-// on-policy. The actor runtime (ZeroMQ stages, weight publication, asynchronous mode) replaces
-// the direct calls here without changing what a step computes.
+// The training loop behind `grpo train`: each step hands a batch of prompts to the actor runtime
+// (cli/learner_driver.h: rollout workers sample G completions each with the newest published
+// weights, reward workers score them), logs the scored groups in the write-ahead log, applies one
+// GRPO-family update and publishes the new weights. With runtime.max_staleness 0 every trajectory
+// is on-policy (synchronous); with N > 0 up to N later steps are sampled while a step trains, and
+// groups older than N versions are sampled again (the loss's tis_cap corrects the rest).
 #pragma once
 
 #include <string>
 
+#include "cli/learner_driver.h"
 #include "learner/recipe.h"
 
 namespace grpo::cli {
@@ -14,6 +16,7 @@ namespace grpo::cli {
 struct TrainRunOptions {
   bool quiet = false;      // no progress lines (tests)
   std::string resume_dir;  // a run folder to continue from its newest complete checkpoint; empty: a new run
+  DriverSetup driver;      // where the workers come from (mode, and for launcher ranks the address)
 };
 
 // Runs the recipe; writes the run folder (config.json, metrics.jsonl, tb/, trajectories.wal,
@@ -27,6 +30,8 @@ struct TrainRunOptions {
 // Test hook: with GRPO_TEST_KILL_AT_STEP=S in the environment the process kills itself (SIGKILL)
 // in step S, after that step's rollouts are in the write-ahead log and before its update — a
 // crash at a reproducible point for the resume tests.
+// GRPO_TEST_SUBMIT_EXTRA=K submits K steps further ahead than runtime.max_staleness allows, so
+// the asynchronous mode's refusal of stale groups can be tested.
 std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& options);
 
 }  // namespace grpo::cli

@@ -1,0 +1,40 @@
+// grpo worker: one rollout or reward actor as its own process. `grpo train --processes` starts
+// these (fork + exec of itself); the run token comes in GRPO_RUN_TOKEN, not on the command line.
+#include <cstdio>
+#include <cstdlib>
+
+#include "cli/actor_worker.h"
+#include "cli/args.h"
+#include "cli/command.h"
+
+namespace grpo::cli {
+namespace {
+
+const char* kUsage =
+    "usage: grpo worker --role rollout|reward --rank I --connect ENDPOINT [--incarnation N]\n"
+    "\n"
+    "Serves as one actor of a training run: says hello to the learner's hub at ENDPOINT (with the run\n"
+    "token from GRPO_RUN_TOKEN), gets the run's settings from it, and works until the learner says\n"
+    "shutdown or is gone. `grpo train --processes` starts these itself; you rarely need to.\n"
+    "--incarnation N  restarts of this rank so far (the learner sets it)";
+
+int run_worker_command(const std::vector<std::string>& argv) {
+  Args args("worker", {{"--role", true, ""}, {"--rank", true, ""}, {"--connect", true, ""}, {"--incarnation", true, ""}}, argv);
+  WorkerSpec spec;
+  spec.role = args.require("--role");
+  if (spec.role != "rollout" && spec.role != "reward") throw UsageError("--role " + spec.role + ": expected rollout or reward");
+  spec.rank = static_cast<int>(args.get_int("--rank", -1));
+  if (spec.rank < 0) throw UsageError("--rank: expected a rank >= 0");
+  spec.incarnation = static_cast<int>(args.get_int("--incarnation", 0));
+  spec.hub = args.require("--connect");
+  const char* token = std::getenv("GRPO_RUN_TOKEN");
+  spec.token = token ? token : "";
+  return run_worker(spec);
+}
+
+}  // namespace
+
+GRPO_COMMAND("worker", "serve as one rollout or reward actor of a run (started by grpo train)", kUsage,
+             run_worker_command, 11);
+
+}  // namespace grpo::cli

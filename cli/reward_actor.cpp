@@ -1,0 +1,72 @@
+// The reward actor: its own rewards::Scorer (Lua sandbox worker processes) scoring one trajectory
+// group at a time. A script error or timeout is a recorded failure with the fallback reward
+// (rewards/scorer.h); it never takes the actor down.
+#include <csignal>
+#include <memory>
+
+#include "actor/prompt_ledger.h"
+#include "cli/actor_worker.h"
+#include "cli/recipe_scorer.h"
+#include "rewards/scorer.h"
+
+namespace grpo::cli {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+namespace {
+
+// The sample a reward script reads: the dataset row, the completion and its finish reason, as in
+// the synchronous loop. The sampling seed the learner added to the row is runtime bookkeeping.
+rewards::SampleGroup samples_of(const actor::TrajectoryGroup& g) {
+  rewards::SampleGroup out;
+  for (const auto& c : g.completions) {
+    json s = g.prompt.row;
+    s.erase("sampling_seed");
+    s["completion"] = c.text;
+    s["finish_reason"] = c.finish_reason;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_reward_actor(WorkerSession& session, const json& welcome) {
+  std::unique_ptr<rewards::Scorer> own;
+  rewards::Scorer* scorer = session.spec().scorer;
+  if (!scorer) {
+    learner::Recipe recipe;  // the learner's resolved recipe: paths already resolved
+    recipe.file = welcome.value("recipe_file", "recipe.json");
+    recipe.values = welcome.at("recipe");
+    own = std::make_unique<rewards::Scorer>(recipe.values["reward"]["script"].get<std::string>(),
+                                            scorer_options_from_recipe(recipe));
+    scorer = own.get();
+  }
+  while (true) {
+    auto env = session.next(milliseconds(500));
+    if (!env) continue;
+    const auto* m = std::get_if<actor::Message>(&*env);
+    if (!m) continue;
+    if (std::holds_alternative<actor::Shutdown>(*m)) return 0;
+    const auto* g = std::get_if<actor::TrajectoryGroup>(m);
+    if (!g) continue;
+    if (test_kill_due(session.spec(), actor::slot_step(g->prompt.prompt_id))) ::raise(SIGKILL);  // test hook
+    actor::ScoredGroup out;
+    out.group = *g;
+    out.reward_script_sha256 = scorer->script_sha256();
+    if (!g->completions.empty()) {
+      auto scored = scorer->score({samples_of(*g)});
+      for (const auto& r : scored.groups.at(0)) {
+        actor::SampleScore s;
+        if (r.applicable()) s.reward = r.score;
+        s.metrics = r.metrics;
+        if (r.failed()) s.failure = r.error.empty() ? "failed" : r.error;
+        out.scores.push_back(std::move(s));
+      }
+    }
+    session.send(actor::Message{std::move(out)});
+  }
+}
+
+}  // namespace grpo::cli

@@ -1,0 +1,67 @@
+# Shared by the actor runtime's e2e tests (sourced after lib.sh): a tiny model, prompts, a reward
+# script, a recipe writer and checks over a run folder's metrics.jsonl, workers.jsonl and
+# weight_sync.jsonl.
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+actor_setup() {
+  "$GRPO" init --config "$SRC/model/configs/tiny_direct_q.json" --out "$work/base" --seed 2 >/dev/null 2>&1 || bad "init failed"
+  for i in 0 1 2 3 4 5 6 7; do echo "{\"tokens\": [0, $((10 + i)), $((20 + i))]}"; done > "$work/train.jsonl"
+  cat > "$work/reward.lua" <<'LUA'
+function reward(sample)
+  local low, n = 0, 0
+  for id in sample.completion:gmatch("%d+") do
+    n = n + 1
+    if tonumber(id) < 256 then low = low + 1 end
+  end
+  if n == 0 then return nil end
+  return low / n
+end
+LUA
+}
+
+# actor_recipe NAME STEPS RUNTIME_JSON [SAVE_EVERY]: writes $work/NAME.json with run folder $work/NAME.
+actor_recipe() {
+  cat > "$work/$1.json" <<JSON
+{ "name": "$1",
+  "model": { "init": "base" },
+  "data": { "train": "train.jsonl" },
+  "reward": { "script": "reward.lua", "workers": 1 },
+  "rollout": { "group_size": 2, "prompts_per_step": 4, "max_new_tokens": 4 },
+  "algorithm": { "preset": "grpo", "tis_cap": 2.0 },
+  "optim": { "lr": 1e-3 },
+  "train": { "steps": $2, "save_every": ${4:-0}, "run_dir": "$1", "seed": 3 },
+  "runtime": $3 }
+JSON
+}
+
+# check_run DIR STEPS PER_STEP: every step logged once, every prompt of every step scored, the
+# weight version advancing, and every rollout worker's weights hash equal to the learner's.
+check_run() {
+  python3 - "$@" <<'PY'
+import json, sys
+d, steps, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rows = [json.loads(l) for l in open(d + "/metrics.jsonl")]
+assert [r["step"] for r in rows] == list(range(1, steps + 1)), [r["step"] for r in rows]
+for r in rows:
+    assert r["prompts/total"] == per and r["prompts/scored"] == per, ("prompts not all scored", r["step"], r["prompts/scored"])
+    assert r["prompts/dispatched"] >= per, r
+    for k in ("time/rollout_s", "time/reward_s", "time/learner_s", "time/weight_sync_s"):
+        assert k in r, k
+# Versions advance: the rollouts of step s sample from version s-1 (synchronous) or a bit older.
+vs = [r["weights/version"] for r in rows]
+assert vs == sorted(vs) and vs[-1] >= steps - 1, vs
+lines = [json.loads(l) for l in open(d + "/weight_sync.jsonl")]
+assert lines, "no weight loads logged"
+for l in lines:
+    assert l["learner_hash"] and l["hash"] == l["learner_hash"], ("worker weights differ from the learner's", l)
+by_worker = {}
+for l in lines:
+    by_worker.setdefault(l["worker"], []).append(l["version"])
+print("weight loads per worker:", {w: sorted(v) for w, v in by_worker.items()})
+PY
+}
+
+# Sum of a metric over the run.
+metric_sum() {
+  python3 -c "import json,sys; print(int(sum(json.loads(l).get(sys.argv[2], 0) for l in open(sys.argv[1]))))" "$1/metrics.jsonl" "$2"
+}

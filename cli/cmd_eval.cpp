@@ -4,9 +4,6 @@
 #include <filesystem>
 #include <optional>
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include "cli/args.h"
 #include "cli/command.h"
 #include "cli/evaluate.h"
@@ -47,32 +44,23 @@ int run_eval_command(const std::vector<std::string>& argv) {
   // Forked before LibTorch starts threads.
   rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), scorer_options_from_recipe(recipe));
 
-  std::string eval_path = v["data"]["eval"].get<std::string>();
-  std::string generated;
-  if (eval_path.empty()) {
-    if (v["task"]["family"].get<std::string>().empty())
-      throw file_error(recipe.file, "data.eval", "is empty and no task.family generates an eval set");
-    const auto data = recipes::make_task_data([&] {
-      auto spec = recipes::task_spec_from_json(v["task"]);
-      spec.train_prompts = 0;
-      spec.sft_examples = 0;
-      return spec;
-    }());
-    std::string rows;
-    for (const auto& r : data.eval) rows += r.dump() + "\n";
-    char tmpl[] = "/tmp/grpo-eval-XXXXXX";
-    const int fd = ::mkstemp(tmpl);
-    if (fd < 0) throw Error("grpo eval: cannot create a temporary file in /tmp");
-    ::close(fd);
-    generated = eval_path = tmpl;
-    write_file_atomic(eval_path, rows);
-  }
+  const std::string eval_path = v["data"]["eval"].get<std::string>();
   auto lm = model::load_checkpoint(ckpt);
   std::optional<Tokenizer> tokenizer;
   if (std::filesystem::exists(ckpt + "/tokenizer.json")) tokenizer = Tokenizer::from_file(ckpt + "/tokenizer.json");
-  const auto prompts = read_prompt_rows(eval_path, tokenizer ? &*tokenizer : nullptr, lm->config.bos_token_id,
-                                        "tokenizer.json in " + ckpt);
-  if (!generated.empty()) ::unlink(generated.c_str());
+  const std::string hint = "tokenizer.json in " + ckpt;
+  std::vector<PromptRow> prompts;
+  if (!eval_path.empty()) {
+    prompts = read_prompt_rows(eval_path, tokenizer ? &*tokenizer : nullptr, lm->config.bos_token_id, hint);
+  } else {
+    if (v["task"]["family"].get<std::string>().empty())
+      throw file_error(recipe.file, "data.eval", "is empty and no task.family generates an eval set");
+    // The train and SFT sets are generated too: the held-out set skips their prompts, so without
+    // them it would not be the set `grpo run` evaluates.
+    const auto data = recipes::make_task_data(recipes::task_spec_from_json(v["task"]));
+    prompts = prompt_rows_from_json(data.eval, recipe.file + " task (held-out set)", tokenizer ? &*tokenizer : nullptr,
+                                    lm->config.bos_token_id, hint);
+  }
   const EvalReport report = evaluate(lm, tokenizer ? &*tokenizer : nullptr, prompts, scorer, eo);
   std::printf("%s", report.table().c_str());
   if (args.has("--json")) write_file_atomic(args.get("--json", ""), report.to_json().dump(2) + "\n");

@@ -17,6 +17,30 @@ std::vector<int64_t> encode_prompt(const std::string& text, const Tokenizer* tok
   return ids;
 }
 
+namespace {
+
+PromptRow prompt_row(json row, const std::string& where, const Tokenizer* tokenizer, std::optional<int64_t> bos,
+                     const std::string& missing_tokenizer_hint) {
+  if (!row.is_object()) throw file_error(where, "", "is not a JSON object");
+  PromptRow p;
+  if (row.contains("tokens")) {
+    if (!row["tokens"].is_array()) throw file_error(where, "tokens", "expected a list of token ids");
+    for (const auto& v : row["tokens"]) {
+      if (!v.is_number_integer()) throw file_error(where, "tokens", "expected integers, got " + v.dump());
+      p.tokens.push_back(v.get<int64_t>());
+    }
+  } else if (row.contains("prompt") && row["prompt"].is_string()) {
+    p.tokens = encode_prompt(row["prompt"].get<std::string>(), tokenizer, bos, where, missing_tokenizer_hint);
+  } else {
+    throw file_error(where, "prompt", "expected `prompt` (text) or `tokens` (ids)");
+  }
+  if (!row.contains("prompt")) row["prompt"] = "";
+  p.row = std::move(row);
+  return p;
+}
+
+}  // namespace
+
 std::vector<PromptRow> read_prompt_rows(const std::string& path, const Tokenizer* tokenizer, std::optional<int64_t> bos,
                                         const std::string& missing_tokenizer_hint) {
   std::istringstream in(read_file(path));
@@ -24,27 +48,21 @@ std::vector<PromptRow> read_prompt_rows(const std::string& path, const Tokenizer
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ": line " + std::to_string(n);
-    json row = json::parse(line, nullptr, false);
-    if (!row.is_object()) throw file_error(where, "", "is not a JSON object");
-    PromptRow p;
-    if (row.contains("tokens")) {
-      if (!row["tokens"].is_array()) throw file_error(where, "tokens", "expected a list of token ids");
-      for (const auto& v : row["tokens"]) {
-        if (!v.is_number_integer()) throw file_error(where, "tokens", "expected integers, got " + v.dump());
-        p.tokens.push_back(v.get<int64_t>());
-      }
-    } else if (row.contains("prompt") && row["prompt"].is_string()) {
-      p.tokens = encode_prompt(row["prompt"].get<std::string>(), tokenizer, bos, where, missing_tokenizer_hint);
-    } else {
-      throw file_error(where, "prompt", "expected `prompt` (text) or `tokens` (ids)");
-    }
-    if (!row.contains("prompt")) row["prompt"] = "";
-    p.row = std::move(row);
-    rows.push_back(std::move(p));
+    rows.push_back(prompt_row(json::parse(line, nullptr, false), path + ": line " + std::to_string(n), tokenizer, bos,
+                              missing_tokenizer_hint));
   }
   if (rows.empty()) throw file_error(path, "", "has no prompts");
   return rows;
+}
+
+std::vector<PromptRow> prompt_rows_from_json(const std::vector<json>& rows, const std::string& source,
+                                             const Tokenizer* tokenizer, std::optional<int64_t> bos,
+                                             const std::string& missing_tokenizer_hint) {
+  std::vector<PromptRow> out;
+  for (size_t i = 0; i < rows.size(); ++i)
+    out.push_back(prompt_row(rows[i], "row " + std::to_string(i + 1) + " of " + source, tokenizer, bos, missing_tokenizer_hint));
+  if (out.empty()) throw file_error(source, "", "has no prompts");
+  return out;
 }
 
 }  // namespace grpo::cli

@@ -25,4 +25,10 @@ std::vector<int64_t> encode_prompt(const std::string& text, const Tokenizer* tok
 std::vector<PromptRow> read_prompt_rows(const std::string& path, const Tokenizer* tokenizer, std::optional<int64_t> bos,
                                         const std::string& missing_tokenizer_hint);
 
+// The same for rows already in memory (a recipe's generated eval set); `source` names them in
+// errors ("row N of <source>").
+std::vector<PromptRow> prompt_rows_from_json(const std::vector<nlohmann::json>& rows, const std::string& source,
+                                             const Tokenizer* tokenizer, std::optional<int64_t> bos,
+                                             const std::string& missing_tokenizer_hint);
+
 }  // namespace grpo::cli

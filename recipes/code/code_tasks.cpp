@@ -4,16 +4,12 @@
 #include <random>
 
 #include "common/error.h"
+#include "recipes/common/seed_mix.h"
 
 namespace grpo::recipes {
 namespace {
 
-uint64_t mix(uint64_t seed, uint64_t index) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + index + 0x2545F4914F6CDD1Dull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
+uint64_t mix(uint64_t seed, uint64_t index) { return seed_mix(seed, index, 0x2545F4914F6CDD1Dull); }
 
 // One task shape: its prompt text, its Lua body for constant k (and comparison op), and the
 // reference behaviour used to compute the expected outputs of the hidden tests.
@@ -50,11 +46,13 @@ Built build(const CodeTaskOptions& o, uint64_t index) {
     b.what = std::string("returns x ") + (variant ? "times " : "plus ") + std::to_string(k);
     b.body = [op](long kk, const char*) { return "  return x " + std::string(op) + " " + std::to_string(kk) + "\n"; };
     for (int i = 0; i < 4; ++i) {
-      const long x = uniform(0, 20);
+      const long x = uniform(0, 99);  // a wide input range keeps the prompt space large (held-out set)
       b.inputs.push_back(std::to_string(x));
       b.outputs.push_back(std::to_string(variant ? x * k : x + k));
     }
   } else if (b.difficulty == 2) {
+    b.k = uniform(2, 99);  // wider than the other levels: without it the held-out set runs out of level-2 prompts
+    const long k = b.k;
     b.arg = "x";
     b.what = variant ? "returns the larger of x and " + std::to_string(k) : "returns 0 if x is greater than " + std::to_string(k) + ", otherwise x";
     b.body = [variant](long kk, const char* cmp) {
@@ -65,7 +63,7 @@ Built build(const CodeTaskOptions& o, uint64_t index) {
     // Inputs on both sides of k and k itself, so an off-by-one or a wrong comparison fails a test.
     // The example is anywhere near k; the hidden inputs sit on both sides of k and on k itself,
     // so an off-by-one or a wrong comparison fails a test.
-    for (long x : {k + uniform(-6, 6), k, k + 1, k - 1 - uniform(0, 3)}) {
+    for (long x : {k + uniform(-15, 15), k, k + 1, k - 1 - uniform(0, 3)}) {
       b.inputs.push_back(std::to_string(x));
       b.outputs.push_back(std::to_string(variant ? std::max(x, k) : (x > k ? 0 : x)));
     }
@@ -82,7 +80,7 @@ Built build(const CodeTaskOptions& o, uint64_t index) {
       std::vector<long> t;
       const long n = uniform(2, 5);
       for (long j = 0; j < n; ++j) t.push_back(uniform(0, k + 8));  // on both sides of k
-      if (i == 0) t.push_back(k);  // the boundary value
+      if (i == 1) t.push_back(k);  // the boundary value, in a hidden test
       long out = 0;
       for (long v : t)
         if (v > k) out += variant ? 1 : v;
@@ -91,17 +89,18 @@ Built build(const CodeTaskOptions& o, uint64_t index) {
     }
   } else {
     b.arg = "s";
-    const long kk = uniform(2, 5);
+    const long kk = uniform(2, 6);
     b.k = kk;
     b.what = variant ? "returns the string s repeated " + std::to_string(kk) + " times"
                      : "returns the string s repeated " + std::to_string(kk) + " times with a comma between copies";
     b.body = [variant](long kv, const char*) {
       return "  return string.rep(s, " + std::to_string(kv) + (variant ? "" : ", \",\"") + ")\n";
     };
-    static const char* kWords[] = {"ab", "x", "cat", "go", "lua", "hi", "zz", "red",
-                                   "sun", "map", "q", "dog", "ok", "tea", "yo", "box"};
     for (int i = 0; i < 4; ++i) {
-      const std::string w = kWords[uniform(0, 15)];
+      // Random lowercase words of 1–3 letters: thousands of distinct examples, so the held-out
+      // set still finds level-4 prompts that no train or SFT prompt used.
+      std::string w;
+      for (long n = uniform(1, 3); n > 0; --n) w += static_cast<char>('a' + uniform(0, 25));
       std::string out;
       for (long j = 0; j < kk; ++j) out += (j && !variant ? "," : "") + w;
       b.inputs.push_back(q(w));
@@ -126,7 +125,10 @@ CodeTask make_code_task(const CodeTaskOptions& options, uint64_t index) {
   t.difficulty = b.difficulty;
   t.prompt = "Write a Lua function f(" + b.arg + ") that " + b.what + ". For example, f(" + b.inputs[0] + ") returns " +
              b.outputs[0] + ". Answer with the code in a ```lua block.";
-  for (size_t i = 0; i < b.inputs.size(); ++i) t.tests.push_back("return f(" + b.inputs[i] + ") == " + b.outputs[i]);
+  // The hidden tests are the other inputs, never the example the prompt shows: a function that
+  // hard-codes the example's output (the shortcut traces do) passes none of them by design, so
+  // the reward cannot be earned without solving the task.
+  for (size_t i = 1; i < b.inputs.size(); ++i) t.tests.push_back("return f(" + b.inputs[i] + ") == " + b.outputs[i]);
   t.solution = plan(b) + fence(b, b.body(b.k, b.cmp.c_str()));
   return t;
 }

@@ -58,7 +58,7 @@ TaskData make_math_data(const TaskSpec& spec) {
     const MathTask t = make_math_task(o, i);
     SftExample e{t.prompt, t.solution, trace_kind(spec, i)};
     if (e.kind == "shortcut") e.completion = shortcut_solution(t);
-    if (e.kind == "flawed") e.completion = flawed_solution(t, sft_seed(spec.seed) + i);
+    if (e.kind == "flawed") e.completion = t.flawed;
     if (e.kind == "drill") {
       const ArithmeticDrill d = arithmetic_drill(o, i);
       e.prompt = d.prompt;

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "recipes/common/seed_mix.h"
 
 namespace grpo::recipes {
 namespace {
@@ -77,30 +78,9 @@ std::string sentence(const Step& s, const Subject& who, const char* item, int in
   return "";
 }
 
-// Each trace line starts with the word that starts its sentence in the problem ("Next: 4 - 1 = 3."
-// for "Next, she gives away 1 ..."), so the step is found by matching a word, not by counting
-// sentences, which a small model learns far more easily.
-constexpr std::array<const char*, 5> kTag = {"First", "Then", "Next", "After that", "Finally"};
-std::string tag(size_t index) { return kTag[index % kTag.size()]; }
-
 char symbol(Op op) { return op == Op::kAdd ? '+' : op == Op::kSub ? '-' : op == Op::kMul ? '*' : '/'; }
 
-std::string trace(long start, const std::vector<Step>& steps, long answer) {
-  std::string t = "<think>\nStart with " + std::to_string(start) + ".\n";
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const Step& s = steps[i];
-    t += tag(i) + ": " + std::to_string(s.before) + " " + symbol(s.op) + " " + std::to_string(s.operand) + " = " +
-         std::to_string(s.after) + ".\n";
-  }
-  return t + "</think>\nThe answer is \\boxed{" + std::to_string(answer) + "}.";
-}
-
-uint64_t mix(uint64_t seed, uint64_t index) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + index + 0x632BE59BD9B4E019ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
+uint64_t mix(uint64_t seed, uint64_t index) { return seed_mix(seed, index, 0x632BE59BD9B4E019ull); }
 
 // Rebuilds the steps of a task from its generator state (tasks do not store them).
 struct Built {
@@ -126,6 +106,42 @@ Built build(const MathTaskOptions& o, uint64_t index) {
   return b;
 }
 
+// The reasoning trace restates each sentence of the problem, then does its arithmetic:
+//   Emma has 5 books.
+//   First, she gets 2 more books: 5 + 2 = 7.
+// Copying a sentence is what a small transformer learns first (each token follows the one it
+// copied: an induction head), and it puts the operation and its number right before the
+// arithmetic that needs them. With bare lines ("First: 5 + 2 = 7.") the 2M-parameter recipe
+// model had to find the step's number in the problem itself and copied the wrong one in 40% of
+// its greedy answers.
+std::string opening(const Built& b) {
+  return std::string(b.who.name) + " has " + std::to_string(b.start) + " " + b.item + ".";
+}
+
+std::string step_line(const Built& b, size_t i, long before, long after) {
+  std::string text = sentence(b.steps[i], b.who, b.item, static_cast<int>(i));
+  text.pop_back();  // the sentence's full stop
+  return text + ": " + std::to_string(before) + " " + symbol(b.steps[i].op) + " " + std::to_string(b.steps[i].operand) +
+         " = " + std::to_string(after) + ".\n";
+}
+
+// `slip`: the index of the step whose result is one too many, or -1 for a correct trace. The
+// error propagates: later steps work on the wrong quantity.
+std::string trace(const Built& b, long slip, long* answer) {
+  std::string t = "<think>\n" + opening(b) + "\n";
+  long value = b.start;
+  for (size_t i = 0; i < b.steps.size(); ++i) {
+    const Step& s = b.steps[i];
+    long next = s.op == Op::kAdd ? value + s.operand : s.op == Op::kSub ? value - s.operand
+              : s.op == Op::kMul ? value * s.operand : value / s.operand;
+    if (static_cast<long>(i) == slip) next += 1;
+    t += step_line(b, i, value, next);
+    value = next;
+  }
+  *answer = value;
+  return t + "</think>\nThe answer is \\boxed{" + std::to_string(value) + "}.";
+}
+
 }  // namespace
 
 MathTask make_math_task(const MathTaskOptions& options, uint64_t index) {
@@ -134,11 +150,22 @@ MathTask make_math_task(const MathTaskOptions& options, uint64_t index) {
   t.difficulty = b.difficulty;
   t.answer = b.steps.back().after;
   t.id = "math-" + std::to_string(options.seed) + "-" + std::to_string(index);
-  std::string story = std::string(b.who.name) + " has " + std::to_string(b.start) + " " + b.item + ".";
+  std::string story = opening(b);
   for (size_t i = 0; i < b.steps.size(); ++i) story += " " + sentence(b.steps[i], b.who, b.item, static_cast<int>(i));
   story += " How many " + std::string(b.item) + " does " + b.who.name + " have now?";
   t.prompt = story + " Think step by step inside <think></think>, then give the answer as \\boxed{N}.";
-  t.solution = trace(b.start, b.steps, t.answer);
+  long answer = 0;
+  t.solution = trace(b, -1, &answer);
+  GRPO_CHECK(answer == t.answer, "math task trace disagrees with its answer");
+  // The flawed trace's mistake is systematic: the first step's result is always one too many
+  // ("Emma has 6 books. First, she gives away 2 books: 6 - 2 = 5."). A base trained on many such
+  // traces makes it most of the time (its greedy answer is wrong) yet sometimes gets the first
+  // step right, which is what RL can find and reinforce: one decision, at the same place in
+  // every trace. Integer division can absorb the slip (14 / 4 = 3 = 15 / 4); then the last
+  // step slips instead, because an answer that is right by accident would teach RL that the
+  // slip pays.
+  t.flawed = trace(b, 0, &answer);
+  if (answer == t.answer) t.flawed = trace(b, static_cast<long>(b.steps.size()) - 1, &answer);
   return t;
 }
 
@@ -147,55 +174,6 @@ std::vector<MathTask> make_math_tasks(const MathTaskOptions& options, uint64_t c
   tasks.reserve(count);
   for (uint64_t i = 0; i < count; ++i) tasks.push_back(make_math_task(options, i));
   return tasks;
-}
-
-std::string flawed_solution(const MathTask& task, uint64_t seed) {
-  // Parse the steps back out of the correct trace's "a op b = c." lines and redo them with one slip.
-  std::vector<std::array<long, 3>> lines;  // before, operand, op symbol
-  std::vector<char> ops;
-  size_t pos = task.solution.find("\n") + 1;
-  long start = 0;
-  std::sscanf(task.solution.c_str(), "<think>\nStart with %ld.", &start);
-  pos = task.solution.find('\n', pos) + 1;
-  while (true) {
-    long a = 0, b = 0, c = 0;
-    char op = 0;
-    const size_t colon = task.solution.find(": ", pos);
-    if (colon == std::string::npos || colon > task.solution.find('\n', pos)) break;
-    if (std::sscanf(task.solution.c_str() + colon + 2, "%ld %c %ld = %ld.", &a, &op, &b, &c) != 4) break;
-    lines.push_back({a, b, c});
-    ops.push_back(op);
-    pos = task.solution.find('\n', pos) + 1;
-  }
-  GRPO_CHECK(!lines.empty(), "task solution has no steps");
-  std::mt19937_64 rng(mix(seed, 0xF1A3));
-  const long delta = std::uniform_int_distribution<long>(0, 1)(rng) ? 1 : -1;
-  auto redo = [&](size_t slip, long& value) {
-    std::string t = "<think>\nStart with " + std::to_string(start) + ".\n";
-    value = start;
-    for (size_t i = 0; i < lines.size(); ++i) {
-      const long b = lines[i][1];
-      long next = ops[i] == '+' ? value + b : ops[i] == '-' ? value - b : ops[i] == '*' ? value * b : value / b;
-      if (i == slip) next += ops[i] == '/' ? 1 : delta;  // the mistake: an off-by-one in this step's result
-      t += tag(i) + ": " + std::to_string(value) + " " + ops[i] + " " + std::to_string(b) + " = " + std::to_string(next) + ".\n";
-      value = next;
-    }
-    return t + "</think>\nThe answer is \\boxed{" + std::to_string(value) + "}.";
-  };
-  // The mistake is systematic where it can be: the first "shares equally" step keeps one item too
-  // many. A base trained on many such traces makes it most of the time (its greedy answer is
-  // wrong) yet sometimes divides correctly, which is what RL can find and reinforce.
-  size_t slip = static_cast<size_t>(std::uniform_int_distribution<long>(0, static_cast<long>(lines.size()) - 1)(rng));
-  for (size_t i = 0; i < ops.size(); ++i)
-    if (ops[i] == '/') {
-      slip = i;
-      break;
-    }
-  long value = 0;
-  std::string t = redo(slip, value);
-  // Integer division can absorb an early slip (15 / 2 = 7 = 14 / 2); a slip in the last step cannot.
-  if (value == task.answer) t = redo(lines.size() - 1, value);
-  return t;
 }
 
 ArithmeticDrill arithmetic_drill(const MathTaskOptions& o, uint64_t index, int lines) {

@@ -16,6 +16,11 @@ struct MathTask {
   int difficulty = 1;    // 1..4 → 2..5 operations
   std::string solution;  // a correct reasoning trace: "<think>…</think>\nThe answer is \boxed{N}."
   std::string id;        // stable id: "math-<seed>-<index>"
+  // The same trace with one arithmetic slip that propagates to a wrong final answer: the SFT
+  // data mixes these in so the base policy is capable but unreliable, leaving room for RL. The
+  // slip is systematic: the first step's result is one too many ("6 - 2 = 5"), unless a later
+  // division would absorb it, when the last step's is.
+  std::string flawed;
 };
 
 struct MathTaskOptions {
@@ -31,12 +36,6 @@ MathTask make_math_task(const MathTaskOptions& options, uint64_t index);
 
 // `count` tasks; the eval set uses another seed so no prompt appears in both.
 std::vector<MathTask> make_math_tasks(const MathTaskOptions& options, uint64_t count);
-
-// A reasoning trace with one arithmetic slip that propagates to a wrong final answer: the SFT
-// data mixes these in so the base policy is capable but unreliable, leaving room for RL. The
-// slip is systematic where the problem allows: the first division keeps one item too many
-// ("12 / 3 = 5"); otherwise a random step is off by one.
-std::string flawed_solution(const MathTask& task, uint64_t seed);
 
 // A trace that states the answer without working it out ("<think>\nI can see it at once.\n</think>…").
 // The answer is the right one, but a small model cannot compute several steps in one token, so

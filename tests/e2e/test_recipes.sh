@@ -84,9 +84,16 @@ json.dump(r, open(sys.argv[1], "w"))
 PY
 log="$("$GRPO" train "$work/gsm8k" 2>&1)" && [ -s "$work/gsm8k/run/checkpoints/step-1/model.safetensors" ] && ok || bad "gsm8k step on the stand-in: $(tail -5 <<<"$log")"
 
-# grpo eval on the final checkpoint with the recipe (its eval set regenerated from the task seed).
-out="$("$GRPO" eval "$work/math/run/checkpoints/step-1" --recipe "$work/math" --samples 2 --json "$work/eval.json" 2>&1)"
+# grpo eval on the SFT base with the recipe: its eval set, regenerated from the task seed, must be
+# the held-out set the pipeline evaluated, so the greedy results per level equal eval_base.json's.
+out="$("$GRPO" eval "$work/math/run/sft" --recipe "$work/math" --samples 2 --json "$work/eval.json" 2>&1)"
 grep -q "^all " <<<"$out" && [ -s "$work/eval.json" ] && ok || bad "grpo eval: $out"
+python3 - "$work/eval.json" "$work/math/run/eval_base.json" <<'PY' && ok || bad "grpo eval differs from the pipeline's eval_base.json"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+greedy = lambda e: {l["level"]: (l["prompts"], l["pass@1"], l["greedy_length"]) for l in e["levels"]}
+assert greedy(a) == greedy(b), (greedy(a), greedy(b))
+PY
 # Bad inputs name what is wrong.
 out="$("$GRPO" eval "$work/nope" --recipe "$work/math" 2>&1)"; [ $? = 2 ] && grep -q "nope" <<<"$out" && ok || bad "eval of a missing checkpoint: $out"
 sed 's/"family": "math"/"family": "poetry"/' "$work/math/recipe.json" > "$work/bad.json"

@@ -84,7 +84,7 @@ TEST(MathTasks, HeldOutSeedGivesDisjointPrompts) {
 
 TEST(MathTasks, FlawedSolutionsContainASlipAndAlwaysAWrongAnswer) {
   for (const auto& t : make_math_tasks(MathTaskOptions{}, 2000)) {
-    auto flawed = flawed_solution(t, 3);
+    auto flawed = t.flawed;
     auto [wrong, boxed] = audit(flawed);
     EXPECT_GE(wrong, 1) << flawed;
     EXPECT_NE(boxed, t.answer) << flawed;

@@ -27,7 +27,7 @@ TEST(RecipeRewards, Math) {
     auto r = script.score(sample, 0);
     EXPECT_DOUBLE_EQ(r.score, 1.1) << r.error;  // correct + format bonus
     EXPECT_EQ(r.metrics["correct"], 1);
-    sample["completion"] = flawed_solution(t, i);
+    sample["completion"] = t.flawed;
     r = script.score(sample, 0);
     EXPECT_DOUBLE_EQ(r.score, 0.1);
     EXPECT_EQ(r.metrics["correct"], 0);
@@ -39,17 +39,18 @@ TEST(RecipeRewards, Math) {
 TEST(RecipeRewards, Code) {
   auto script = load("code");
   CodeTaskOptions o;
-  int shortcut_partial = 0;
+  int shortcut_failing = 0;
   for (uint64_t i = 0; i < 20; ++i) {
     const CodeTask t = make_code_task(o, i);
     nlohmann::json sample = to_json(t);
     sample["completion"] = t.solution;
     auto r = script.score(sample, 0);
-    EXPECT_DOUBLE_EQ(r.score, 1.5) << r.error;  // all four tests + the all-pass bonus
+    EXPECT_DOUBLE_EQ(r.score, 1.5) << r.error;  // all three hidden tests + the all-pass bonus
     EXPECT_EQ(r.metrics["correct"], 1);
     sample["completion"] = shortcut_code_solution(t);
     r = script.score(sample, 0);
-    shortcut_partial += r.metrics["correct"] == 0 && r.score >= 0.25 && r.score < 1.0;
+    // Hard-coding the prompt's example earns nothing: it is not among the hidden tests.
+    shortcut_failing += r.metrics["correct"] == 0 && r.score < 0.5;
     sample["completion"] = "function f(x) return x end";  // no ```lua block
     r = script.score(sample, 0);
     EXPECT_EQ(r.score, 0);
@@ -58,5 +59,5 @@ TEST(RecipeRewards, Code) {
     r = script.score(sample, 0);
     EXPECT_EQ(r.metrics["correct"], 0);
   }
-  EXPECT_GE(shortcut_partial, 17);
+  EXPECT_GE(shortcut_failing, 17);
 }

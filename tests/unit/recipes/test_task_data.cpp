@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "common/error.h"
@@ -35,6 +36,22 @@ TEST(TaskData, EvalPromptsAreDisjointFromTrainAndSft) {
     // Eval rows that repeat a train or SFT prompt are skipped when the set is drawn.
     EXPECT_EQ(shared, 0) << family;
   }
+}
+
+TEST(TaskData, HeldOutCodeSetCoversEveryLevelAtRecipeScale) {
+  // The code recipe's sizes: 2,000 train prompts and 3,000 SFT traces drawn before the 200 eval
+  // prompts. A level with a small prompt space runs out of unseen prompts and vanishes from the
+  // held-out set (it once did: level 4 was absent), so every level must keep a fair share.
+  TaskSpec s = spec("code");
+  s.seed = 1;
+  s.train_prompts = 2000;
+  s.sft_examples = 3000;
+  s.eval_prompts = 200;
+  const TaskData d = make_task_data(s);
+  std::map<int, int> per_level;
+  for (const auto& r : d.eval) ++per_level[r["difficulty"].get<int>()];
+  for (int level = 1; level <= 4; ++level)
+    EXPECT_GE(per_level[level], 30) << "level " << level << " has " << per_level[level] << " of 200 held-out prompts";
 }
 
 TEST(TaskData, TraceKindsFollowTheFractions) {

@@ -16,7 +16,7 @@ STEPS="${1:-5}"
 RUN_DIR="${2:-$ROOT/runs/bench-math}"
 RECIPE="$ROOT/recipes/math"
 PY="$ROOT/.venv/bin/python"
-GRPO="$ROOT/build/grpo"
+GRPO="${GRPO:-$ROOT/build/grpo}"   # GRPO=path/to/grpo to time another build
 TRL_VERSION=1.16.0
 [ -x "$GRPO" ] || { echo "bench_recipe: $GRPO missing: run scripts/setup.sh first" >&2; exit 1; }
 [ -x "$PY" ] || { echo "bench_recipe: $PY missing: run scripts/setup.sh first" >&2; exit 1; }

@@ -1,23 +1,6 @@
-# Shared by the actor runtime's e2e tests (sourced after lib.sh): a tiny model, prompts, a reward
-# script, a recipe writer and checks over a run folder's metrics.jsonl, workers.jsonl and
-# weight_sync.jsonl.
+# Shared by the actor runtime's e2e tests (sourced after lib.sh, inputs from tiny_setup 8): a
+# recipe writer and checks over a run folder's metrics.jsonl, workers.jsonl and weight_sync.jsonl.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-
-actor_setup() {
-  "$GRPO" init --config "$SRC/model/configs/tiny_direct_q.json" --out "$work/base" --seed 2 >/dev/null 2>&1 || bad "init failed"
-  for i in 0 1 2 3 4 5 6 7; do echo "{\"tokens\": [0, $((10 + i)), $((20 + i))]}"; done > "$work/train.jsonl"
-  cat > "$work/reward.lua" <<'LUA'
-function reward(sample)
-  local low, n = 0, 0
-  for id in sample.completion:gmatch("%d+") do
-    n = n + 1
-    if tonumber(id) < 256 then low = low + 1 end
-  end
-  if n == 0 then return nil end
-  return low / n
-end
-LUA
-}
 
 # actor_recipe NAME STEPS RUNTIME_JSON [SAVE_EVERY]: writes $work/NAME.json with run folder $work/NAME.
 actor_recipe() {

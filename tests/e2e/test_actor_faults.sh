@@ -12,7 +12,7 @@
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/actor_lib.sh"
-actor_setup
+tiny_setup 8
 RT='{ "mode": "processes", "rollout_workers": 2, "reward_workers": 2, "heartbeat_timeout_s": 5 }'
 
 killed_worker_run() {  # NAME ROLE

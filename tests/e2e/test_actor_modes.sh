@@ -6,7 +6,7 @@
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/actor_lib.sh"
-actor_setup
+tiny_setup 8
 
 run() {  # NAME STEPS RUNTIME [extra args]
   local name=$1 steps=$2 runtime=$3; shift 3

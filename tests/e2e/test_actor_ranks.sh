@@ -7,7 +7,7 @@
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/actor_lib.sh"
-actor_setup
+tiny_setup 8
 actor_recipe ranks 3 '{ "rollout_workers": 1, "reward_workers": 1 }'
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 

@@ -8,19 +8,7 @@ set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2  # the same fixed thread count for every run
 
-"$GRPO" init --config "$SRC/model/configs/tiny_direct_q.json" --out "$work/base" --seed 2 >/dev/null 2>&1 || bad "init failed"
-for i in 0 1 2 3 4; do echo "{\"tokens\": [0, $((10 + i)), $((20 + i))]}"; done > "$work/train.jsonl"
-cat > "$work/reward.lua" <<'LUA'
-function reward(sample)
-  local low, n = 0, 0
-  for id in sample.completion:gmatch("%d+") do
-    n = n + 1
-    if tonumber(id) < 256 then low = low + 1 end
-  end
-  if n == 0 then return nil end
-  return low / n
-end
-LUA
+tiny_setup 5
 recipe() {  # $1: run folder name
   cat > "$work/$1.json" <<JSON
 { "name": "resume",

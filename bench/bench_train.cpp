@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/python_peer.h"
 #include "learner/advantages.h"
 #include "learner/algorithm_config.h"
 #include "learner/grpo_step.h"
@@ -52,19 +53,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 // The peer's one JSON line, or an explanation when it could not run.
 nlohmann::json run_peer(const std::string& ckpt, const std::string& batch_json, const Settings& s) {
-  const std::string cmd = std::string(GRPO_PYTHON) + " " + GRPO_SOURCE_DIR + "/bench/peer_train.py " + ckpt + " " +
-                          batch_json + " --steps " + std::to_string(s.steps) + " --threads " + std::to_string(s.threads) +
-                          " 2>&1";
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return {{"error", "cannot start " GRPO_PYTHON}};
-  std::string out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int rc = ::pclose(p);
-  const auto last = out.find_last_of('{');
-  auto j = last == std::string::npos ? nlohmann::json() : nlohmann::json::parse(out.substr(last), nullptr, false);
-  if (rc != 0 || !j.is_object()) return {{"error", out.substr(0, 400)}};
-  return j;
+  return grpo::bench::run_python_peer("peer_train.py", ckpt + " " + batch_json + " --steps " + std::to_string(s.steps) +
+                                                           " --threads " + std::to_string(s.threads));
 }
 
 void bench_config(const std::string& name, const Settings& s) {

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/python_peer.h"
 #include "actor/channel.h"
 #include "actor/messages.h"
 #include "actor/weight_sync.h"
@@ -123,19 +124,7 @@ int run_trajectory_receiver(const std::string& endpoint, int warmup, int n) {
 
 // ---- peers and ceilings -------------------------------------------------------------------
 
-nlohmann::json run_peer(const std::string& args) {
-  const std::string cmd = std::string(GRPO_PYTHON) + " " + GRPO_SOURCE_DIR + "/bench/peer_weight_sync.py " + args + " 2>&1";
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return {{"error", "cannot start " GRPO_PYTHON}};
-  std::string out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int rc = ::pclose(p);
-  const auto last = out.find_last_of('{');
-  auto j = last == std::string::npos ? nlohmann::json() : nlohmann::json::parse(out.substr(last), nullptr, false);
-  if (rc != 0 || !j.is_object()) return {{"error", out.substr(0, 400)}};
-  return j;
-}
+nlohmann::json run_peer(const std::string& args) { return grpo::bench::run_python_peer("peer_weight_sync.py", args); }
 
 double memcpy_gbps(size_t bytes, int reps) {
   std::vector<uint8_t> a(bytes, 1), b(bytes, 2);  // both touched first, so no page faults are timed

@@ -1,6 +1,7 @@
 #include "actor/nccl_broadcast.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -35,7 +36,27 @@ std::vector<uint8_t> hex_to_bytes(const std::string& hex) {
   return out;
 }
 
+int local_cuda_device(int fallback) {
+  int local = fallback;
+  for (const char* name : {"LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK"})
+    if (const char* v = std::getenv(name); v && *v) {
+      local = std::atoi(v);
+      break;
+    }
+  const int count = cuda_device_count();
+  return count > 0 ? std::max(local, 0) % count : 0;
+}
+
 #if defined(GRPO_HAVE_NCCL)
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clears the sticky "no device" error
+    return 0;
+  }
+  return count;
+}
 
 namespace {
 
@@ -60,6 +81,8 @@ struct NcclBroadcaster::Impl {
   cudaStream_t stream = nullptr;
   int rank = 0, world = 0, device = 0;
   bool aborted = false;
+  void* staging = nullptr;  // broadcast_host's device buffer, allocated on first use
+  size_t staging_bytes = 0;
   NcclBroadcastOptions options;
 
   // Aborts (never blocks, unlike ncclCommDestroy on a broken communicator) and throws.
@@ -141,6 +164,7 @@ NcclBroadcaster::~NcclBroadcaster() {
     }
   }
   if (m.stream) cudaStreamDestroy(m.stream);
+  if (m.staging) cudaFree(m.staging);
 }
 
 void NcclBroadcaster::broadcast(void* device_buffer, size_t bytes) {
@@ -170,6 +194,40 @@ void NcclBroadcaster::broadcast(void* device_buffer, size_t bytes) {
   }
 }
 
+void NcclBroadcaster::broadcast_host(void* host, size_t bytes) {
+  auto& m = *impl_;
+  if (m.aborted) throw NcclError("NCCL broadcast: the communicator was aborted earlier; make a new one with a new id");
+  cuda_ok(cudaSetDevice(m.device), "cudaSetDevice");
+  const size_t chunk = std::min(m.options.bucket_bytes, std::max<size_t>(bytes, 1));
+  if (m.staging_bytes < chunk) {
+    if (m.staging) cudaFree(m.staging);
+    m.staging = nullptr;
+    m.staging_bytes = 0;
+    cuda_ok(cudaMalloc(&m.staging, chunk), "cudaMalloc (the staging buffer of the weight broadcast)");
+    m.staging_bytes = chunk;
+  }
+  auto* base = static_cast<uint8_t*>(host);
+  for (size_t offset = 0; offset < bytes; offset += chunk) {
+    const size_t len = std::min(chunk, bytes - offset);
+    // Copies go on the communicator's stream, so they order with the broadcast without a sync.
+    if (m.rank == 0)
+      cuda_ok(cudaMemcpyAsync(m.staging, base + offset, len, cudaMemcpyHostToDevice, m.stream), "cudaMemcpyAsync to the device");
+    broadcast(m.staging, len);  // waits for the stream: the copy and the broadcast are done
+    if (m.rank != 0) {
+      cuda_ok(cudaMemcpyAsync(base + offset, m.staging, len, cudaMemcpyDeviceToHost, m.stream), "cudaMemcpyAsync to the host");
+      cuda_ok(cudaStreamSynchronize(m.stream), "cudaStreamSynchronize");
+    }
+  }
+}
+
+void NcclBroadcaster::set_timeout(std::chrono::milliseconds timeout) { impl_->options.timeout = timeout; }
+
+void NcclBroadcaster::abort() {
+  auto& m = *impl_;
+  if (m.comm && !m.aborted) ncclCommAbort(m.comm);
+  m.aborted = true;
+}
+
 int NcclBroadcaster::rank() const { return impl_->rank; }
 int NcclBroadcaster::world() const { return impl_->world; }
 bool NcclBroadcaster::aborted() const { return impl_->aborted; }
@@ -183,11 +241,15 @@ namespace {
 }  // namespace
 
 bool nccl_built() { return false; }
+int cuda_device_count() { return 0; }
 std::string nccl_new_unique_id_hex() { no_nccl(); }
 struct NcclBroadcaster::Impl {};
 NcclBroadcaster::NcclBroadcaster(const std::string&, int, int, int, const NcclBroadcastOptions&) { no_nccl(); }
 NcclBroadcaster::~NcclBroadcaster() = default;
 void NcclBroadcaster::broadcast(void*, size_t) { no_nccl(); }
+void NcclBroadcaster::broadcast_host(void*, size_t) { no_nccl(); }
+void NcclBroadcaster::set_timeout(std::chrono::milliseconds) {}
+void NcclBroadcaster::abort() {}
 int NcclBroadcaster::rank() const { return 0; }
 int NcclBroadcaster::world() const { return 0; }
 bool NcclBroadcaster::aborted() const { return true; }

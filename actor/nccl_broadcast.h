@@ -27,6 +27,13 @@ class NcclError : public Error {
 // function here throws NcclError.
 bool nccl_built();
 
+// CUDA devices this process sees; 0 without CUDA (or without NCCL in this build).
+int cuda_device_count();
+
+// The device a rank of this host should use: the launcher's local rank (LOCAL_RANK, SLURM_LOCALID,
+// OMPI_COMM_WORLD_LOCAL_RANK) when set, else `fallback`, modulo the devices visible.
+int local_cuda_device(int fallback);
+
 constexpr size_t kNcclUniqueIdBytes = 128;  // sizeof(ncclUniqueId)
 
 // Rank 0: a fresh communicator id (ncclGetUniqueId), hex-encoded for the rendezvous.
@@ -57,6 +64,16 @@ class NcclBroadcaster {
   // when options.timeout passes, aborts the communicator and throws NcclError; the broadcaster
   // is then unusable (make a new one with a new id).
   void broadcast(void* device_buffer, size_t bytes);
+  // The same for a host buffer (weights that live in host memory): staged through one device
+  // buffer of at most bucket_bytes, bucket by bucket; rank 0 sends `host`, the others receive
+  // into it. Same errors as broadcast().
+  void broadcast_host(void* host, size_t bytes);
+
+  // The deadline of each later broadcast (joining used the one given at construction).
+  void set_timeout(std::chrono::milliseconds timeout);
+  // Gives the communicator up at once (ncclCommAbort): for shutting down while peers may already
+  // be gone, where a clean finalize would wait for them.
+  void abort();
 
   int rank() const;
   int world() const;

@@ -62,8 +62,9 @@ Envelope decode_envelope(const Frames& frames) {
   return Control{j["kind"].get<std::string>(), j["body"]};
 }
 
-Hub::Hub(const std::string& address, int high_water_mark, zmq::context_t& context)
+Hub::Hub(const std::string& address, int high_water_mark, zmq::context_t& context, const std::optional<CurveKeys>& curve)
     : socket_(context, zmq::socket_type::router) {
+  if (curve) curve_ = std::make_unique<CurveServerGuard>(socket_, context, *curve);  // before bind
   socket_.set(zmq::sockopt::sndhwm, high_water_mark);
   socket_.set(zmq::sockopt::rcvhwm, high_water_mark * 4);
   socket_.set(zmq::sockopt::linger, 0);
@@ -103,8 +104,9 @@ std::optional<Incoming> Hub::receive(std::chrono::milliseconds timeout) {
 std::string Hub::endpoint() const { return socket_.get(zmq::sockopt::last_endpoint); }
 
 WorkerLink::WorkerLink(const std::string& address, const std::string& identity, int high_water_mark,
-                       zmq::context_t& context)
+                       zmq::context_t& context, const std::optional<CurveKeys>& curve)
     : socket_(context, zmq::socket_type::dealer) {
+  if (curve) apply_curve_client(socket_, *curve);  // before connect
   socket_.set(zmq::sockopt::routing_id, identity);
   socket_.set(zmq::sockopt::sndhwm, high_water_mark);
   socket_.set(zmq::sockopt::rcvhwm, high_water_mark);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include <zmq.hpp>
 
 #include "actor/channel.h"
+#include "actor/curve.h"
 #include "actor/messages.h"
 
 namespace grpo::actor {
@@ -40,7 +42,9 @@ struct Incoming {
 
 class Hub {
  public:
-  Hub(const std::string& address, int high_water_mark = 64, zmq::context_t& context = process_context());
+  // `curve`: bind as a CURVE server that accepts only curve->client_public (actor/curve.h).
+  Hub(const std::string& address, int high_water_mark = 64, zmq::context_t& context = process_context(),
+      const std::optional<CurveKeys>& curve = std::nullopt);
   // False when the peer is unknown or gone, or its queue stayed full for `timeout`.
   bool send(const std::string& peer, const Envelope& envelope, std::chrono::milliseconds timeout);
   // The next decodable message; nullopt after `timeout`. Undecodable ones are dropped and counted.
@@ -49,14 +53,16 @@ class Hub {
   size_t malformed() const { return malformed_; }
 
  private:
+  std::unique_ptr<CurveServerGuard> curve_;  // before socket_: outlives it (see CurveServerGuard)
   zmq::socket_t socket_;
   size_t malformed_ = 0;
 };
 
 class WorkerLink {
  public:
+  // `curve`: connect as a CURVE client with the derived client key pair (actor/curve.h).
   WorkerLink(const std::string& address, const std::string& identity, int high_water_mark = 64,
-             zmq::context_t& context = process_context());
+             zmq::context_t& context = process_context(), const std::optional<CurveKeys>& curve = std::nullopt);
   bool send(const Envelope& envelope, std::chrono::milliseconds timeout);
   std::optional<Envelope> receive(std::chrono::milliseconds timeout);
 

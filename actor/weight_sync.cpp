@@ -137,6 +137,7 @@ struct Held {
 
 struct WeightPublisher::State {
   WeightSyncOptions options;
+  std::unique_ptr<CurveServerGuard> curve;  // before router: outlives it (see CurveServerGuard)
   zmq::socket_t router;
   mutable std::mutex mu;  // guards newest and stats
   std::shared_ptr<const Held> newest;
@@ -164,6 +165,7 @@ WeightPublisher::WeightPublisher(const std::string& address, const WeightSyncOpt
   s.set(zmq::sockopt::sndhwm, 1000);
   s.set(zmq::sockopt::rcvhwm, 1000);
   s.set(zmq::sockopt::linger, 0);
+  if (options.curve) state_->curve = std::make_unique<CurveServerGuard>(s, context, *options.curve);
   try {
     s.bind(address);
   } catch (const zmq::error_t& e) {
@@ -379,9 +381,13 @@ struct WeightSubscriber::State {
 
   void send(Kind kind, const json& meta) {
     auto m = header(kind, meta);
-    // DEALER queues to a connecting peer; a full queue means the publisher is not reading.
+    // DEALER queues to a connecting peer; a full queue means the publisher is not reading. A
+    // connection whose handshake was refused (wrong CURVE key, or plain vs CURVE) loses its
+    // queue for good, which also lands here.
     if (!dealer.send(m, zmq::send_flags::dontwait))
-      throw WeightSyncError("weight subscriber: the request queue to " + address + " is full (publisher not reading)");
+      throw WeightSyncError("weight subscriber: the request queue to " + address +
+                            " is full or closed (publisher not reading, or it refused this worker's CURVE key: "
+                            "every host must read the same key file)");
   }
 };
 
@@ -391,6 +397,7 @@ WeightSubscriber::WeightSubscriber(const std::string& address, const WeightSyncO
   s.set(zmq::sockopt::linger, 0);
   s.set(zmq::sockopt::rcvhwm, 0);  // replies are bounded by the window; never drop one
   s.set(zmq::sockopt::sndhwm, 1000);
+  if (options.curve) apply_curve_client(s, *options.curve);
   try {
     s.connect(address);
   } catch (const zmq::error_t& e) {

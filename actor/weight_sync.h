@@ -27,6 +27,7 @@
 #include <zmq.hpp>
 
 #include "actor/channel.h"
+#include "actor/curve.h"
 #include "common/error.h"
 
 namespace grpo::actor {
@@ -56,6 +57,11 @@ struct WeightSyncOptions {
   // (a subscriber that died mid-transfer). Subscriber: nothing.
   std::chrono::milliseconds peer_expiry{30000};
   bool verify_sha256 = true;  // subscriber: check the hash (tests and benchmarks may switch it off)
+  // Shared-key mode (actor/curve.h): the publisher's ROUTER is a CURVE server that accepts only
+  // curve->client_public, the subscriber's DEALER a CURVE client. A subscriber with the wrong key
+  // gets nothing: fetch_newer returns nullopt after its timeout, and once libzmq has dropped the
+  // refused connection it throws WeightSyncError at once ("... refused this worker's CURVE key").
+  std::optional<CurveKeys> curve;
 };
 
 // A version arrived but is wrong (hash mismatch, short bucket, bad table): what() names the

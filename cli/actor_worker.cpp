@@ -19,7 +19,8 @@ std::string worker_identity(const std::string& role, int rank, int incarnation) 
 }
 
 WorkerSession::WorkerSession(const WorkerSpec& spec)
-    : spec_(spec), link_(spec.hub, worker_identity(spec.role, spec.rank, spec.incarnation)) {
+    : spec_(spec),
+      link_(spec.hub, worker_identity(spec.role, spec.rank, spec.incarnation), 64, actor::process_context(), spec.curve) {
   last_sent_ = last_heard_ = Clock::now();
 }
 
@@ -49,6 +50,7 @@ json WorkerSession::handshake(milliseconds timeout) {
 }
 
 void WorkerSession::beat() {
+  std::lock_guard lock(link_mutex_);
   if (Clock::now() - last_sent_ < interval_) return;
   link_.send(actor::Message{actor::Heartbeat{spec_.role, static_cast<uint32_t>(spec_.rank), ++sequence_}}, milliseconds(100));
   last_sent_ = Clock::now();
@@ -56,16 +58,22 @@ void WorkerSession::beat() {
 
 bool WorkerSession::send(const actor::Envelope& envelope) {
   // Blocks while the hub's queue for us is full (back-pressure), a beat's worth at a time.
-  while (!link_.send(envelope, interval_)) {
+  while (true) {
+    {
+      std::lock_guard lock(link_mutex_);
+      if (link_.send(envelope, interval_)) {
+        last_sent_ = Clock::now();  // any traffic counts as a heartbeat
+        return true;
+      }
+    }
     if (stopping()) return false;
     if (Clock::now() - last_heard_ > timeout_) throw LearnerGone("the learner stopped reading");
   }
-  last_sent_ = Clock::now();  // any traffic counts as a heartbeat
-  return true;
 }
 
 void WorkerSession::pump() {
   beat();
+  std::lock_guard lock(link_mutex_);
   while (auto env = link_.receive(milliseconds(0))) {
     last_heard_ = Clock::now();
     const auto* m = std::get_if<actor::Message>(&*env);
@@ -86,7 +94,11 @@ std::optional<actor::Envelope> WorkerSession::next(milliseconds timeout) {
     beat();
     if (stopping()) return actor::Envelope{actor::Message{actor::Shutdown{"learner stopping"}}};
     const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-    auto env = link_.receive(std::clamp(left, milliseconds(0), std::min(interval_, milliseconds(200))));
+    std::optional<actor::Envelope> env;
+    {
+      std::lock_guard lock(link_mutex_);
+      env = link_.receive(std::clamp(left, milliseconds(0), std::min(interval_, milliseconds(200))));
+    }
     if (env) {
       last_heard_ = Clock::now();
       const auto* m = std::get_if<actor::Message>(&*env);
@@ -97,6 +109,28 @@ std::optional<actor::Envelope> WorkerSession::next(milliseconds timeout) {
       throw LearnerGone("no word from the learner for " + std::to_string(timeout_.count()) + " ms");
     if (Clock::now() >= deadline) return std::nullopt;
   }
+}
+
+WorkerSession::KeepAlive::KeepAlive(WorkerSession& session, milliseconds limit) : session_(session) {
+  thread_ = std::thread([this, limit] {
+    const auto until = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
+    std::unique_lock lock(mutex_);
+    while (!done_ && Clock::now() < until) {
+      lock.unlock();
+      session_.beat();  // sends only when one is due
+      lock.lock();
+      done_cv_.wait_for(lock, std::clamp(session_.interval_ / 2, milliseconds(10), milliseconds(200)), [this] { return done_; });
+    }
+  });
+}
+
+WorkerSession::KeepAlive::~KeepAlive() {
+  {
+    std::lock_guard lock(mutex_);
+    done_ = true;
+  }
+  done_cv_.notify_all();
+  thread_.join();
 }
 
 bool test_kill_due(const WorkerSpec& spec, long step) {

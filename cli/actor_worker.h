@@ -7,10 +7,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "actor/peer_link.h"
 
@@ -24,6 +27,7 @@ struct WorkerSpec {
   int incarnation = 0;   // restarts of this rank so far (part of the identity)
   std::string hub;       // the learner's hub endpoint
   std::string token;     // the run token the hub expects in the hello
+  std::optional<actor::CurveKeys> curve;  // runtime.curve_key_file: CURVE client keys for tcp
   rewards::Scorer* scorer = nullptr;  // threads mode: built early by the learner (before threads start)
   std::atomic<bool>* stop = nullptr;  // threads mode: set when the learner tears down
 };
@@ -50,7 +54,30 @@ class WorkerSession {
     using Error::Error;
   };
 
+  // Keeps the heartbeats going from a second thread while the worker is inside one long call
+  // that cannot call beat() itself (scoring a group, loading a version, building the model): a
+  // busy worker must not look dead. After `limit` (0 = none) it stops beating, so a call that
+  // hangs still ends in the learner declaring the worker lost and handing its work to others.
+  class KeepAlive {
+   public:
+    KeepAlive(WorkerSession& session, std::chrono::milliseconds limit);
+    ~KeepAlive();
+    KeepAlive(const KeepAlive&) = delete;
+    KeepAlive& operator=(const KeepAlive&) = delete;
+
+   private:
+    WorkerSession& session_;
+    std::mutex mutex_;
+    std::condition_variable done_cv_;
+    bool done_ = false;
+    std::thread thread_;
+  };
+
  private:
+  // ZeroMQ sockets are not thread-safe: every use of link_ holds this (a KeepAlive's thread
+  // beats while the owner thread is busy; the mutex also gives the memory barrier a socket
+  // needs to change threads).
+  std::mutex link_mutex_;
   WorkerSpec spec_;
   actor::WorkerLink link_;
   std::chrono::milliseconds interval_{1000}, timeout_{60000};

@@ -69,6 +69,8 @@ int run_train(const std::vector<std::string>& argv) {
       spec.hub = "tcp://" + launch.master_addr + ":" + std::to_string(launch.master_port);
       const char* token = std::getenv("GRPO_RUN_TOKEN");
       spec.token = token ? token : "";
+      if (const auto key = recipe.get<std::string>("runtime", "curve_key_file"); !key.empty())
+        spec.curve = actor::load_curve_key_file(key);
       std::fprintf(stderr, "grpo train: rank %d of %d (%s): %s worker %d, learner at %s\n", launch.rank, launch.world_size,
                    launch.launcher.c_str(), spec.role.c_str(), spec.rank, spec.hub.c_str());
       return run_worker(spec);

@@ -11,15 +11,16 @@ namespace grpo::cli {
 namespace {
 
 const char* kUsage =
-    "usage: grpo worker --role rollout|reward --rank I --connect ENDPOINT [--incarnation N]\n"
+    "usage: grpo worker --role rollout|reward --rank I --connect ENDPOINT [--incarnation N] [--curve-key-file FILE]\n"
     "\n"
     "Serves as one actor of a training run: says hello to the learner's hub at ENDPOINT (with the run\n"
     "token from GRPO_RUN_TOKEN), gets the run's settings from it, and works until the learner says\n"
     "shutdown or is gone. `grpo train --processes` starts these itself; you rarely need to.\n"
-    "--incarnation N  restarts of this rank so far (the learner sets it)";
+    "--incarnation N  restarts of this rank so far (the learner sets it)\n"
+    "--curve-key-file FILE  the run's shared-key file (runtime.curve_key_file) when the learner uses CURVE";
 
 int run_worker_command(const std::vector<std::string>& argv) {
-  Args args("worker", {{"--role", true, ""}, {"--rank", true, ""}, {"--connect", true, ""}, {"--incarnation", true, ""}}, argv);
+  Args args("worker", {{"--role", true, ""}, {"--rank", true, ""}, {"--connect", true, ""}, {"--incarnation", true, ""}, {"--curve-key-file", true, ""}}, argv);
   WorkerSpec spec;
   spec.role = args.require("--role");
   if (spec.role != "rollout" && spec.role != "reward") throw UsageError("--role " + spec.role + ": expected rollout or reward");
@@ -29,6 +30,7 @@ int run_worker_command(const std::vector<std::string>& argv) {
   spec.hub = args.require("--connect");
   const char* token = std::getenv("GRPO_RUN_TOKEN");
   spec.token = token ? token : "";
+  if (const std::string key = args.get("--curve-key-file", ""); !key.empty()) spec.curve = actor::load_curve_key_file(key);
   return run_worker(spec);
 }
 

@@ -16,11 +16,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "actor/nccl_broadcast.h"
 #include "actor/peer_link.h"
 #include "actor/prompt_ledger.h"
 #include "actor/weight_sync.h"
 #include "cli/actor_weights.h"
 #include "cli/actor_worker.h"
+#include "cli/nccl_weights.h"
 #include "cli/recipe_scorer.h"
 #include "common/error.h"
 #include "rewards/scorer.h"
@@ -55,13 +57,17 @@ void append_line(const std::string& path, const json& j) {
 
 // Starts `grpo worker` child processes: fork + exec of this very program.
 pid_t spawn_worker_process(const std::string& role, int rank, int incarnation, const std::string& hub,
-                           const std::string& token) {
+                           const std::string& token, const std::string& curve_key_file) {
   char exe[4096];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) throw Error(std::string("cannot find this program (/proc/self/exe): ") + std::strerror(errno));
   exe[n] = 0;
   std::vector<std::string> args = {exe, "worker", "--role", role, "--rank", std::to_string(rank),
                                    "--incarnation", std::to_string(incarnation), "--connect", hub};
+  if (!curve_key_file.empty()) {
+    args.push_back("--curve-key-file");
+    args.push_back(curve_key_file);
+  }
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e)
     if (std::strncmp(*e, "GRPO_RUN_TOKEN=", 15) != 0) env.emplace_back(*e);
@@ -102,6 +108,7 @@ struct LearnerDriver::Impl {
     // be building its model without a chance to beat: it gets the longer startup timeout.
     bool ready = false;
     Clock::time_point last_seen;
+    size_t nccl_told = 0;  // NCCL members (rollout, incarnation 0): versions told so far
   };
   struct StepTimes {
     Clock::time_point submitted, first_generated, last_generated, last_scored;
@@ -117,11 +124,16 @@ struct LearnerDriver::Impl {
   uint64_t max_staleness = 0;
   milliseconds heartbeat{1000}, worker_timeout{10000};
   std::string hub_address, weights_address, weights_advertised;
-  json welcome;
+  json welcome, nccl_welcome;
+  std::string curve_key_file;
+  std::optional<actor::CurveKeys> curve;  // set when tcp endpoints use CURVE
+  size_t curve_refused_before = 0;        // actor::curve_refused() at the last step's metrics
   std::string workers_log, weights_log;
 
   // Sockets and threads.
   std::unique_ptr<actor::WeightPublisher> publisher;
+  std::unique_ptr<NcclWeightSender> nccl;  // runtime.weight_sync "nccl" (cli/nccl_weights.h)
+  std::vector<json> nccl_versions;         // every version handed to `nccl`, in order (under mu)
   std::unique_ptr<actor::Hub> hub;
   std::vector<std::unique_ptr<rewards::Scorer>> scorers;  // threads mode, built before any thread
   std::vector<std::thread> worker_threads;
@@ -160,6 +172,7 @@ struct LearnerDriver::Impl {
     ledger = actor::PromptLedger(max_staleness);
     workers_log = setup.run_dir + "/workers.jsonl";
     weights_log = setup.run_dir + "/weight_sync.jsonl";
+    if (v["runtime"]["weight_sync"] == "nccl") check_nccl_possible();  // before anything starts
 
     // Endpoints: inproc between threads, ipc (or tcp loopback) between processes of one host, tcp
     // on the named interface across hosts. The run token keeps two runs' endpoints apart.
@@ -186,21 +199,43 @@ struct LearnerDriver::Impl {
         scorers.push_back(std::make_unique<rewards::Scorer>(v["reward"]["script"].get<std::string>(),
                                                             scorer_options_from_recipe(recipe)));
     // runtime.weight_sync: "shm" puts each version in POSIX shared memory once (one host only);
-    // "auto" and "zmq" send it over the socket. NCCL broadcast is not wired in here yet: "nccl"
-    // falls back to ZeroMQ, with a note.
+    // "auto" and "zmq" send it over the socket; "nccl" broadcasts it to the rollout ranks as well
+    // (cli/nccl_weights.h), the pull publisher serving whoever is not in the communicator.
     actor::WeightSyncOptions sync;
     const std::string weight_sync = v["runtime"]["weight_sync"].get<std::string>();
     if (weight_sync == "shm" && setup.mode != WorkerMode::kExternal) sync.transport = "shm";
-    if ((weight_sync == "nccl" || (weight_sync == "shm" && setup.mode == WorkerMode::kExternal)) && !setup.quiet)
-      std::fprintf(stderr, "grpo train: note: runtime.weight_sync \"%s\" is not available here; weights go over ZeroMQ\n",
-                   weight_sync.c_str());
+    if (weight_sync == "shm" && setup.mode == WorkerMode::kExternal && !setup.quiet)
+      std::fprintf(stderr, "grpo train: note: runtime.weight_sync \"shm\" needs one host; launcher ranks get weights over ZeroMQ\n");
+    // runtime.curve_key_file: CURVE on tcp endpoints (actor/curve.h). inproc and ipc stay on this
+    // host, where the run token and the socket's namespace suffice.
+    curve_key_file = v["runtime"]["curve_key_file"].get<std::string>();
+    if (!curve_key_file.empty()) {
+      if (hub_address.rfind("tcp://", 0) == 0) {
+        if (!actor::curve_available())
+          throw file_error(recipe.file, "runtime.curve_key_file", "this libzmq has no CURVE support (built without libsodium)");
+        curve = actor::load_curve_key_file(curve_key_file);
+        sync.curve = curve;
+      } else if (!setup.quiet) {
+        std::fprintf(stderr, "grpo train: note: runtime.curve_key_file applies to tcp endpoints; this run's actors talk over %s\n",
+                     hub_address.substr(0, hub_address.find(':')).c_str());
+      }
+    }
     publisher = std::make_unique<actor::WeightPublisher>(weights_address, sync);
-    hub = std::make_unique<actor::Hub>(hub_address);
+    hub = std::make_unique<actor::Hub>(hub_address, 64, actor::process_context(), curve);
     hub_address = hub->endpoint();  // ports resolved
     weights_advertised = publisher->endpoint();
     if (setup.mode == WorkerMode::kExternal) {
       auto port = weights_advertised.substr(weights_advertised.rfind(':') + 1);
       weights_advertised = "tcp://" + setup.advertise_host + ":" + port;
+    }
+    if (weight_sync == "nccl") {
+      // Rank 0 is the learner, rank r + 1 rollout worker r; the id goes to them in the welcome.
+      const std::string id = actor::nccl_new_unique_id_hex();
+      const milliseconds broadcast_timeout = std::max(milliseconds(30000), 3 * worker_timeout);
+      nccl = std::make_unique<NcclWeightSender>(id, rollout_count + 1, actor::local_cuda_device(0), startup_timeout(),
+                                                broadcast_timeout);
+      nccl_welcome = {{"id", id}, {"world", rollout_count + 1}, {"timeout_ms", broadcast_timeout.count()},
+                      {"join_timeout_ms", startup_timeout().count()}};
     }
     welcome = {{"recipe", v},
                {"recipe_file", recipe.file},
@@ -210,6 +245,7 @@ struct LearnerDriver::Impl {
                {"heartbeat_ms", heartbeat.count()},
                {"learner_timeout_ms", startup_timeout().count()},
                {"set_threads", setup.mode != WorkerMode::kThreads}};
+    if (nccl) welcome["nccl"] = nccl_welcome;
     role_missing_since[0] = role_missing_since[1] = Clock::now();
 
     dispatcher = std::thread([this] { loop(); });
@@ -226,12 +262,30 @@ struct LearnerDriver::Impl {
     }
   }
 
+  // runtime.weight_sync "nccl" asked for explicitly: refuse what cannot work rather than fall
+  // back in silence (a user who asked for NCCL measures with it).
+  void check_nccl_possible() const {
+    auto refuse = [&](const std::string& why) {
+      throw file_error(recipe.file, "runtime.weight_sync", "\"nccl\" " + why + "; use \"auto\" (ZeroMQ) instead");
+    };
+    if (setup.mode == WorkerMode::kThreads)
+      refuse("needs rollout workers in their own processes (NCCL takes one rank per GPU): set runtime.mode to "
+             "\"processes\" or start ranks with a launcher");
+    if (!actor::nccl_built()) refuse("needs a build with CUDA and NCCL (GRPO_NCCL=ON, nccl.h found); this one has none");
+    const int devices = actor::cuda_device_count();
+    if (devices == 0) refuse("needs a CUDA GPU, and this process sees none (check CUDA_VISIBLE_DEVICES and nvidia-smi)");
+    if (setup.mode == WorkerMode::kProcesses && devices < rollout_count + 1)
+      refuse("needs one GPU per rank on this host: the learner and " + std::to_string(rollout_count) +
+             " rollout workers, but " + std::to_string(devices) + " are visible (NCCL refuses two ranks on one GPU)");
+  }
+
   void start_thread(const std::string& role, int rank, rewards::Scorer* scorer) {
     WorkerSpec spec;
     spec.role = role;
     spec.rank = rank;
     spec.hub = hub_address;
     spec.token = token;
+    spec.curve = curve;
     spec.scorer = scorer;
     spec.stop = &stop;
     worker_threads.emplace_back([spec] {
@@ -245,7 +299,7 @@ struct LearnerDriver::Impl {
 
   // Under mu.
   void start_process(const std::string& role, int rank, int incarnation) {
-    const pid_t pid = spawn_worker_process(role, rank, incarnation, hub_address, token);
+    const pid_t pid = spawn_worker_process(role, rank, incarnation, hub_address, token, curve ? curve_key_file : "");
     Worker w;
     w.role = role;
     w.rank = rank;
@@ -312,7 +366,8 @@ struct LearnerDriver::Impl {
         const auto lh = learner_hash.find(ver);
         append_line(weights_log, {{"version", ver}, {"worker", in.peer}, {"role", w.role}, {"rank", w.rank},
                                   {"hash", c->body.value("hash", "")},
-                                  {"learner_hash", lh == learner_hash.end() ? "" : lh->second}, {"seconds", secs}});
+                                  {"learner_hash", lh == learner_hash.end() ? "" : lh->second}, {"seconds", secs},
+                                  {"via", c->body.value("via", "pull")}});
       } else if (c->kind == "stats") {
         auto t = times.find(c->body.value("step", 0L));
         if (t != times.end()) {
@@ -401,6 +456,12 @@ struct LearnerDriver::Impl {
     }
   }
 
+  // A rollout worker that joined the NCCL communicator: the first incarnation of its rank, while
+  // the broadcasts work. A restarted one cannot join (a communicator takes no new ranks).
+  bool nccl_member(const Worker& w) const {
+    return nccl && w.role == "rollout" && w.incarnation == 0 && nccl->failure().empty();
+  }
+
   milliseconds startup_timeout() const { return std::max(milliseconds(60000), 6 * worker_timeout); }
 
   void check_liveness() {
@@ -447,8 +508,17 @@ struct LearnerDriver::Impl {
   void dispatch_rollouts() {
     if (announce_pending) {
       for (const auto& id : live("rollout"))
-        hub->send(id, actor::Message{actor::WeightAnnouncement{version, "fp32", 0, "zmq"}}, milliseconds(0));
+        if (!nccl_member(workers.at(id)))
+          hub->send(id, actor::Message{actor::WeightAnnouncement{version, "fp32", 0, "zmq"}}, milliseconds(0));
       announce_pending = false;
+    }
+    // NCCL members hear of every broadcast version, in order, before any batch that needs it
+    // (one socket keeps the order): each must join every broadcast.
+    for (const auto& id : live("rollout")) {
+      Worker& w = workers.at(id);
+      while (nccl_member(w) && w.nccl_told < nccl_versions.size())
+        if (!hub->send(id, actor::Control{"nccl_weights", nccl_versions[w.nccl_told]}, milliseconds(0))) break;
+        else ++w.nccl_told;
     }
     auto queued = ledger.queued(SIZE_MAX);
     if (queued.empty()) return;
@@ -542,7 +612,14 @@ LearnerDriver::~LearnerDriver() {
 
 double LearnerDriver::publish(model::CausalLM& policy, uint64_t version) {
   const auto t0 = Clock::now();
-  impl_->publisher->publish(weights_to_blob(policy, version));
+  actor::WeightBlob blob = weights_to_blob(policy, version);
+  json nccl_note;
+  if (impl_->nccl && impl_->nccl->failure().empty()) {
+    blob.sha256 = actor::sha256_hex(blob.data.data(), blob.data.size());  // the publisher keeps it
+    impl_->nccl->send(version, std::make_shared<const std::vector<uint8_t>>(blob.data));
+    nccl_note = {{"version", version}, {"bytes", blob.data.size()}, {"sha256", blob.sha256}};
+  }
+  impl_->publisher->publish(std::move(blob));
   const double secs = seconds_between(t0, Clock::now());
   const std::string hash = weights_hash(policy);  // what each worker's hash must equal
   std::lock_guard<std::mutex> lk(impl_->mu);
@@ -550,6 +627,7 @@ double LearnerDriver::publish(model::CausalLM& policy, uint64_t version) {
   impl_->publish_seconds[version] = secs;
   impl_->version = version;
   impl_->announce_pending = true;
+  if (!nccl_note.is_null()) impl_->nccl_versions.push_back(std::move(nccl_note));
   return secs;
 }
 
@@ -593,6 +671,9 @@ StepRollouts LearnerDriver::wait_step(long step) {
   m["workers/restarts"] = static_cast<double>(d.restarts_since_step);
   m["workers/lost"] = static_cast<double>(d.lost_since_step);
   m["runtime/refused_messages"] = static_cast<double>(d.refused_since_step);
+  const size_t refused_handshakes = actor::curve_refused();  // process-wide: this learner's servers
+  m["runtime/curve_refused"] = static_cast<double>(refused_handshakes - d.curve_refused_before);
+  d.curve_refused_before = refused_handshakes;
   d.restarts_since_step = d.lost_since_step = d.refused_since_step = 0;
   m["time/rollout_s"] = t.any_generated ? seconds_between(t.submitted, t.last_generated) : 0.0;
   m["time/reward_s"] = t.any_generated ? seconds_between(t.first_generated, t.last_scored) : 0.0;

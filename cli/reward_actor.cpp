@@ -39,10 +39,17 @@ int run_reward_actor(WorkerSession& session, const json& welcome) {
     learner::Recipe recipe;  // the learner's resolved recipe: paths already resolved
     recipe.file = welcome.value("recipe_file", "recipe.json");
     recipe.values = welcome.at("recipe");
+    WorkerSession::KeepAlive alive(session, milliseconds(0));  // starting the sandbox processes
     own = std::make_unique<rewards::Scorer>(recipe.values["reward"]["script"].get<std::string>(),
                                             scorer_options_from_recipe(recipe));
     scorer = own.get();
   }
+  // Scoring one group is one blocking call: heartbeats come from a KeepAlive meanwhile. Its limit
+  // is what the sandbox allows a group (every sample at its full timeout, one after another) plus
+  // slack, so a scorer that hangs past every sandbox limit still gets this worker declared lost.
+  const json& recipe = welcome.at("recipe");
+  const milliseconds group_limit(recipe["reward"]["timeout_ms"].get<long>() * recipe["rollout"]["group_size"].get<long>() +
+                                 30000);
   while (true) {
     auto env = session.next(milliseconds(500));
     if (!env) continue;
@@ -56,6 +63,7 @@ int run_reward_actor(WorkerSession& session, const json& welcome) {
     out.group = *g;
     out.reward_script_sha256 = scorer->script_sha256();
     if (!g->completions.empty()) {
+      WorkerSession::KeepAlive alive(session, group_limit);
       auto scored = scorer->score({samples_of(*g)});
       for (const auto& r : scored.groups.at(0)) {
         actor::SampleScore s;

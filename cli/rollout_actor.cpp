@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "actor/nccl_broadcast.h"
 #include "actor/weight_sync.h"
 #include "cli/actor_weights.h"
 #include "cli/actor_worker.h"
@@ -21,12 +22,18 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+actor::WeightSyncOptions subscriber_options(const WorkerSession& session) {
+  actor::WeightSyncOptions o;
+  o.curve = session.spec().curve;  // the publisher is a CURVE server when the hub is
+  return o;
+}
+
 class RolloutActor {
  public:
   RolloutActor(WorkerSession& session, const json& welcome)
       : session_(session),
         lm_(model::config_from_json(welcome.at("model_config"), "the learner's welcome (model_config)")),
-        subscriber_(welcome.at("weights_endpoint").get<std::string>()) {
+        subscriber_(welcome.at("weights_endpoint").get<std::string>(), subscriber_options(session)) {
     const json& v = welcome.at("recipe");
     if (const long threads = v["runtime"]["threads"].get<long>(); threads > 0 && welcome.value("set_threads", false))
       torch::set_num_threads(static_cast<int>(threads));
@@ -45,6 +52,7 @@ class RolloutActor {
     options_.speculative = v["rollout"]["mtp_draft"].get<bool>() ? 1 : 0;
     options_.decode = [this](const std::vector<int64_t>& ids) { return decode(ids); };
     options_.between_steps = [this](int64_t) { session_.pump(); };  // alive while generating
+    join_nccl(welcome);
   }
 
   int run() {
@@ -52,11 +60,18 @@ class RolloutActor {
       auto env = session_.next(milliseconds(500));
       if (!env) continue;
       const auto* m = std::get_if<actor::Message>(&*env);
+      if (const auto* c = std::get_if<actor::Control>(&*env); c && c->kind == "nccl_weights") receive_nccl(c->body);
       if (!m) continue;
       if (const auto* a = std::get_if<actor::WeightAnnouncement>(m)) sync_weights(a->version);
       else if (const auto* b = std::get_if<actor::PromptBatch>(m)) serve(*b);
       else if (std::holds_alternative<actor::Shutdown>(*m)) return 0;
     }
+  }
+
+  // Abort, not finalize: at the end the learner has given the communicator up already, and a
+  // finalize would wait for it until the broadcast deadline.
+  ~RolloutActor() {
+    if (nccl_) nccl_->abort();
   }
 
  private:
@@ -78,11 +93,68 @@ class RolloutActor {
         session_.pump();  // notices a learner that is gone
         continue;
       }
-      load_weights_blob(lm_, *blob);
+      std::string hash;
+      {
+        WorkerSession::KeepAlive alive(session_, milliseconds(0));  // a large model loads and hashes for seconds
+        load_weights_blob(lm_, *blob);
+        hash = weights_hash(lm_);
+      }
       have_ = policy_version(blob->version);
       const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      session_.send(actor::Control{"weights", {{"version", *have_}, {"hash", weights_hash(lm_)}, {"seconds", seconds}}});
+      session_.send(actor::Control{"weights", {{"version", *have_}, {"hash", hash}, {"seconds", seconds}}});
     }
+  }
+
+  // runtime.weight_sync "nccl" (cli/nccl_weights.h): the first incarnation of each rank joins
+  // the learner's communicator as rank + 1. A restarted worker cannot join; it pulls.
+  void join_nccl(const json& welcome) {
+    if (!welcome.contains("nccl") || session_.spec().incarnation != 0) return;
+    const json& n = welcome.at("nccl");
+    actor::NcclBroadcastOptions options;
+    options.timeout = milliseconds(n.value("join_timeout_ms", 60000L));
+    const int rank = session_.spec().rank + 1;
+    try {
+      nccl_ = std::make_unique<actor::NcclBroadcaster>(n.at("id").get<std::string>(), rank, n.at("world").get<int>(),
+                                                       actor::local_cuda_device(rank), options);
+      nccl_->set_timeout(milliseconds(n.value("timeout_ms", 30000L)));
+      nccl_table_ = weights_to_blob(lm_, 0).table;  // the layout every version has (same model, same format)
+    } catch (const std::exception& e) {
+      nccl_.reset();
+      std::fprintf(stderr, "grpo worker rollout-%d: cannot join the NCCL weight broadcast (%s); pulling weights instead\n",
+                   session_.spec().rank, e.what());
+    }
+  }
+
+  // One broadcast version: every member takes part, even one that already holds it.
+  void receive_nccl(const json& note) {
+    if (!nccl_) return;  // not (or no longer) a member: announcements and batches make it pull
+    const uint64_t version = note.at("version").get<uint64_t>();
+    const auto t0 = Clock::now();
+    actor::WeightBlob blob;
+    blob.version = blob_version(version);
+    blob.format = "fp32";
+    blob.table = nccl_table_;
+    blob.data.resize(note.at("bytes").get<size_t>());
+    blob.sha256 = note.at("sha256").get<std::string>();
+    std::string hash;
+    try {
+      WorkerSession::KeepAlive alive(session_, milliseconds(0));  // the broadcast has its own deadline
+      nccl_->broadcast_host(blob.data.data(), blob.data.size());
+      if (have_ && *have_ >= version) return;
+      if (actor::sha256_hex(blob.data.data(), blob.data.size()) != blob.sha256)
+        throw actor::NcclError("version " + std::to_string(version) + " arrived with another SHA-256 than the learner's");
+      load_weights_blob(lm_, blob);
+      hash = weights_hash(lm_);
+    } catch (const actor::NcclError& e) {
+      nccl_.reset();
+      std::fprintf(stderr, "grpo worker rollout-%d: NCCL weight broadcast failed (%s); pulling weights instead\n",
+                   session_.spec().rank, e.what());
+      sync_weights(version);
+      return;
+    }
+    have_ = version;
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    session_.send(actor::Control{"weights", {{"version", version}, {"hash", hash}, {"seconds", seconds}, {"via", "nccl"}}});
   }
 
   void serve(const actor::PromptBatch& batch) {
@@ -98,7 +170,13 @@ class RolloutActor {
     }
     options_.weight_version = *have_;
     const auto t0 = Clock::now();
-    auto results = rollout::generate(lm_, requests, options_);
+    std::vector<rollout::GenerationResult> results;
+    {
+      // Decode steps beat through options_.between_steps; the prefill of a long batch is one
+      // forward, so a KeepAlive covers it.
+      WorkerSession::KeepAlive alive(session_, milliseconds(0));
+      results = rollout::generate(lm_, requests, options_);
+    }
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     int64_t drafted = 0, accepted = 0;
     for (size_t k = 0; k < results.size(); ++k) {
@@ -126,6 +204,8 @@ class RolloutActor {
   WorkerSession& session_;
   model::CausalLM lm_;
   actor::WeightSubscriber subscriber_;
+  std::unique_ptr<actor::NcclBroadcaster> nccl_;  // runtime.weight_sync "nccl" members only
+  json nccl_table_;
   std::optional<uint64_t> have_;
   std::optional<Tokenizer> tokenizer_;
   rollout::GenerationRequest base_;
@@ -135,8 +215,12 @@ class RolloutActor {
 }  // namespace
 
 int run_rollout_actor(WorkerSession& session, const json& welcome) {
-  RolloutActor actor(session, welcome);
-  return actor.run();
+  std::optional<RolloutActor> actor;
+  {
+    WorkerSession::KeepAlive alive(session, milliseconds(0));  // building a large model takes a while
+    actor.emplace(session, welcome);
+  }
+  return actor->run();
 }
 
 }  // namespace grpo::cli

@@ -97,6 +97,7 @@ const std::vector<RecipeKey>& recipe_schema() {
       {"runtime", "transport", T::kChoice, "inproc", 0, 0, {"inproc", "ipc", "tcp"}, "ZeroMQ transport between actors"},
       {"runtime", "heartbeat_timeout_s", T::kNumber, 10.0, 0.5, 3600, {}, "a worker silent this long is declared lost: its prompts go to the others (and in process mode it is restarted)"},
       {"runtime", "interface", T::kString, "127.0.0.1", 0, 0, {}, "address the learner binds for launcher ranks on other hosts (tcp); the loopback default keeps a run private to its host"},
+      {"runtime", "curve_key_file", T::kPath, "", 0, 0, {}, "shared-key file (ZeroMQ CURVE) for tcp endpoints: every rank reads the same file, traffic is encrypted and a peer without the key cannot connect; empty = off. Make one with `openssl rand -hex 32 > FILE && chmod 600 FILE`"},
   };
   return schema;
 }

@@ -1,0 +1,59 @@
+// runtime.weight_sync "nccl": each published weight version also goes to the rollout ranks by
+// NCCL broadcast (actor/nccl_broadcast.h), the learner as rank 0 and rollout worker r as rank
+// r + 1. The communicator's unique id travels in the welcome. A broadcast is a collective: every
+// member takes part in every version, in order, so the dispatcher tells each member about every
+// version (a "nccl_weights" control with version, size and SHA-256) and the member joins even
+// when it already holds that version.
+//
+// The pull publisher (actor/weight_sync.h) keeps serving every version as well: a worker that is
+// not a member (a restarted one: a communicator cannot take a new rank) or whose broadcast failed
+// pulls it from there. A failed or timed-out broadcast aborts the communicator on every side
+// (a dead member must not hang the learner), and the run goes on with pulls only.
+//
+// Weights live in host memory (the models run on the CPU), so each version is staged through a
+// device buffer on both sides (NcclBroadcaster::broadcast_host).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace grpo::cli {
+
+// The learner's side: joins the communicator as rank 0 in its own thread (the rollout ranks join
+// while they start) and broadcasts queued versions in order, so training never waits on it.
+class NcclWeightSender {
+ public:
+  NcclWeightSender(std::string unique_id_hex, int world, int device, std::chrono::milliseconds join_timeout,
+                   std::chrono::milliseconds broadcast_timeout);
+  ~NcclWeightSender();
+  NcclWeightSender(const NcclWeightSender&) = delete;
+  NcclWeightSender& operator=(const NcclWeightSender&) = delete;
+
+  // Queues one version's bytes for broadcast; ignored after a failure.
+  void send(uint64_t version, std::shared_ptr<const std::vector<uint8_t>> bytes);
+  // Empty while healthy; afterwards, why the communicator was given up.
+  std::string failure() const;
+  // Versions whose broadcast finished.
+  uint64_t broadcasts_done() const;
+
+ private:
+  void run(std::string unique_id_hex, int world, int device, std::chrono::milliseconds join_timeout,
+           std::chrono::milliseconds broadcast_timeout);
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<uint64_t, std::shared_ptr<const std::vector<uint8_t>>>> queue_;
+  std::string failure_;
+  uint64_t done_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace grpo::cli

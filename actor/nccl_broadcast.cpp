@@ -100,6 +100,7 @@ struct NcclBroadcaster::Impl {
       if (r != ncclSuccess) fail(std::string(what) + ": ncclCommGetAsyncError: " + ncclGetErrorString(r));
       if (state == ncclSuccess) return;
       if (state != ncclInProgress) fail(std::string(what) + ": " + ncclGetErrorString(state) + " (" + ncclGetLastError(comm) + ")");
+      if (options.cancel && options.cancel->load()) fail(std::string(what) + ": cancelled; communicator aborted");
       if (std::chrono::steady_clock::now() > deadline)
         fail(std::string(what) + ": no progress within " + std::to_string(options.timeout.count()) +
              " ms (a peer is missing or dead); communicator aborted");
@@ -187,6 +188,7 @@ void NcclBroadcaster::broadcast(void* device_buffer, size_t bytes) {
     ncclResult_t state = ncclSuccess;
     ncclCommGetAsyncError(m.comm, &state);
     if (state != ncclSuccess && state != ncclInProgress) m.fail(std::string("asynchronous error: ") + ncclGetErrorString(state));
+    if (m.options.cancel && m.options.cancel->load()) m.fail("cancelled; communicator aborted");
     if (std::chrono::steady_clock::now() > deadline)
       m.fail("broadcast of " + std::to_string(bytes) + " bytes not done within " + std::to_string(m.options.timeout.count()) +
              " ms (a peer is missing or dead); communicator aborted");

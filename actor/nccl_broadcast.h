@@ -6,6 +6,7 @@
 // No CUDA or NCCL headers here: callers (and builds without NCCL) include only this file.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +48,10 @@ std::vector<uint8_t> hex_to_bytes(const std::string& hex);  // throws grpo::Erro
 struct NcclBroadcastOptions {
   size_t bucket_bytes = 256u << 20;         // bytes per ncclBroadcast call
   std::chrono::milliseconds timeout{60000};  // for joining and for each broadcast
+  // Polled with the asynchronous error: once it is true, a join or broadcast in progress aborts
+  // the communicator and throws NcclError ("cancelled"). Lets another thread end a wait on peers
+  // that are gone (shutting down) without calling into the communicator itself.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 class NcclBroadcaster {

@@ -18,8 +18,11 @@ NcclWeightSender::~NcclWeightSender() {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
+  // The workers are shut down by now: a broadcast still waiting for them (the last version,
+  // published after the last step) is cancelled instead of waiting out its deadline.
+  cancel_ = true;
   cv_.notify_all();
-  thread_.join();  // a broadcast in progress ends by its own timeout at the latest
+  thread_.join();
 }
 
 void NcclWeightSender::send(uint64_t version, std::shared_ptr<const std::vector<uint8_t>> bytes) {
@@ -54,9 +57,10 @@ void NcclWeightSender::run(std::string unique_id_hex, int world, int device, std
   try {
     actor::NcclBroadcastOptions join;
     join.timeout = join_timeout;
+    join.cancel = &cancel_;
     comm = std::make_unique<actor::NcclBroadcaster>(unique_id_hex, 0, world, device, join);
   } catch (const std::exception& e) {
-    give_up(e.what());
+    if (!cancel_) give_up(e.what());
     return;
   }
   comm->set_timeout(broadcast_timeout);  // joining waited for the ranks to start; a version should not
@@ -78,7 +82,7 @@ void NcclWeightSender::run(std::string unique_id_hex, int world, int device, std
       std::lock_guard lock(mu_);
       ++done_;
     } catch (const std::exception& e) {
-      give_up("version " + std::to_string(item.first) + ": " + e.what());
+      if (!cancel_) give_up("version " + std::to_string(item.first) + ": " + e.what());
       return;
     }
   }

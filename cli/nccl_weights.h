@@ -14,6 +14,7 @@
 // device buffer on both sides (NcclBroadcaster::broadcast_host).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -53,6 +54,7 @@ class NcclWeightSender {
   std::string failure_;
   uint64_t done_ = 0;
   bool stop_ = false;
+  std::atomic<bool> cancel_{false};  // ends a broadcast that waits on workers already gone
   std::thread thread_;
 };
 

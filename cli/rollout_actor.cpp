@@ -146,6 +146,7 @@ class RolloutActor {
       load_weights_blob(lm_, blob);
       hash = weights_hash(lm_);
     } catch (const actor::NcclError& e) {
+      nccl_->abort();  // after a hash mismatch it is still healthy: a finalize would wait for the learner
       nccl_.reset();
       std::fprintf(stderr, "grpo worker rollout-%d: NCCL weight broadcast failed (%s); pulling weights instead\n",
                    session_.spec().rank, e.what());

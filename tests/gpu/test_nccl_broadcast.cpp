@@ -3,6 +3,7 @@
 // which must end in NcclError (communicator aborted) instead of a hang.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -108,6 +109,29 @@ TEST(NcclBroadcast, AMissingPeerTimesOutAndAborts) {
   } catch (const NcclError& e) {
     EXPECT_NE(std::string(e.what()).find("aborted"), std::string::npos) << e.what();
   }
+}
+
+TEST(NcclBroadcast, ACancelEndsAJoinWaitingForAPeer) {
+  SKIP_WITHOUT_DEVICE();
+  // What the learner does at shutdown: its peer is gone, and the cancel flag (set from another
+  // thread) must end the wait well before the 60 s deadline.
+  std::atomic<bool> cancel{false};
+  NcclBroadcastOptions o;
+  o.timeout = std::chrono::seconds(60);
+  o.cancel = &cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    cancel = true;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    NcclBroadcaster b(nccl_new_unique_id_hex(), 0, 2, 0, o);
+    FAIL() << "joined a communicator whose peer never came";
+  } catch (const NcclError& e) {
+    EXPECT_NE(std::string(e.what()).find("cancelled"), std::string::npos) << e.what();
+  }
+  canceller.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));  // not the deadline
 }
 
 #else

@@ -4,9 +4,9 @@
 
 namespace grpo::cli {
 
-actor::WeightBlob weights_to_blob(model::CausalLM& lm, uint64_t version) {
+actor::WeightBlob weights_to_blob(model::CausalLM& lm, uint64_t version, const std::string& format) {
   torch::NoGradGuard no_grad;
-  return model::publish_blob(lm, model::PublishFormat::kFp32, blob_version(version));
+  return model::publish_blob(lm, model::parse_publish_format(format, "runtime.weight_format"), blob_version(version));
 }
 
 void load_weights_blob(model::CausalLM& lm, const actor::WeightBlob& blob) { model::load_blob(lm, blob); }

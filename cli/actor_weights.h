@@ -17,7 +17,10 @@ namespace grpo::cli {
 inline uint64_t blob_version(uint64_t policy_version) { return policy_version + 1; }
 inline uint64_t policy_version(uint64_t blob_version) { return blob_version - 1; }
 
-actor::WeightBlob weights_to_blob(model::CausalLM& lm, uint64_t policy_version);
+// `format`: runtime.weight_format ("fp32" | "bf16" | "fp8"). "fp32" carries the master weights as
+// they are; the others the learner's quantization (model/fp8_publish.h), the same bits for every
+// worker. Fills blob.sha256.
+actor::WeightBlob weights_to_blob(model::CausalLM& lm, uint64_t policy_version, const std::string& format = "fp32");
 // Loads the blob into `lm` in place; throws grpo::Error naming the tensor on a mismatch.
 void load_weights_blob(model::CausalLM& lm, const actor::WeightBlob& blob);
 // SHA-256 (hex) of the model's checkpoint tensors (model::weights_sha256).

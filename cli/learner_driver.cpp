@@ -125,6 +125,7 @@ struct LearnerDriver::Impl {
   milliseconds heartbeat{1000}, worker_timeout{10000};
   std::string hub_address, weights_address, weights_advertised;
   json welcome, nccl_welcome;
+  std::string weight_format = "fp32";  // runtime.weight_format
   std::string curve_key_file;
   std::optional<actor::CurveKeys> curve;  // set when tcp endpoints use CURVE
   size_t curve_refused_before = 0;        // actor::curve_refused() at the last step's metrics
@@ -150,7 +151,8 @@ struct LearnerDriver::Impl {
   std::map<std::string, Worker> workers;                // identity → worker
   std::map<std::pair<std::string, int>, int> restarts;  // (role, rank) → restarts so far
   std::map<long, StepTimes> times;
-  std::map<uint64_t, std::string> learner_hash;  // policy version → hash
+  std::map<uint64_t, std::string> learner_hash;         // policy version → model hash ("fp32" only)
+  std::map<uint64_t, std::string> learner_blob_sha256;  // policy version → SHA-256 of the published bytes
   std::map<uint64_t, double> publish_seconds, fetch_seconds;
   uint64_t version = 0;
   bool announce_pending = false;
@@ -173,6 +175,7 @@ struct LearnerDriver::Impl {
     workers_log = setup.run_dir + "/workers.jsonl";
     weights_log = setup.run_dir + "/weight_sync.jsonl";
     if (v["runtime"]["weight_sync"] == "nccl") check_nccl_possible();  // before anything starts
+    weight_format = v["runtime"]["weight_format"].get<std::string>();
 
     // Endpoints: inproc between threads, ipc (or tcp loopback) between processes of one host, tcp
     // on the named interface across hosts. The run token keeps two runs' endpoints apart.
@@ -364,10 +367,13 @@ struct LearnerDriver::Impl {
         const double secs = c->body.value("seconds", 0.0);
         fetch_seconds[ver] = std::max(fetch_seconds[ver], secs);
         const auto lh = learner_hash.find(ver);
+        const auto lb = learner_blob_sha256.find(ver);
         append_line(weights_log, {{"version", ver}, {"worker", in.peer}, {"role", w.role}, {"rank", w.rank},
                                   {"hash", c->body.value("hash", "")},
                                   {"learner_hash", lh == learner_hash.end() ? "" : lh->second}, {"seconds", secs},
-                                  {"via", c->body.value("via", "pull")}});
+                                  {"via", c->body.value("via", "pull")}, {"format", weight_format},
+                                  {"blob_sha256", c->body.value("blob_sha256", "")},
+                                  {"learner_blob_sha256", lb == learner_blob_sha256.end() ? "" : lb->second}});
       } else if (c->kind == "stats") {
         auto t = times.find(c->body.value("step", 0L));
         if (t != times.end()) {
@@ -509,7 +515,7 @@ struct LearnerDriver::Impl {
     if (announce_pending) {
       for (const auto& id : live("rollout"))
         if (!nccl_member(workers.at(id)))
-          hub->send(id, actor::Message{actor::WeightAnnouncement{version, "fp32", 0, "zmq"}}, milliseconds(0));
+          hub->send(id, actor::Message{actor::WeightAnnouncement{version, weight_format, 0, "zmq"}}, milliseconds(0));
       announce_pending = false;
     }
     // NCCL members hear of every broadcast version, in order, before any batch that needs it
@@ -612,18 +618,23 @@ LearnerDriver::~LearnerDriver() {
 
 double LearnerDriver::publish(model::CausalLM& policy, uint64_t version) {
   const auto t0 = Clock::now();
-  actor::WeightBlob blob = weights_to_blob(policy, version);
+  const std::string& format = impl_->weight_format;
+  actor::WeightBlob blob = weights_to_blob(policy, version, format);  // with its SHA-256
+  const std::string blob_sha256 = blob.sha256;
   json nccl_note;
   if (impl_->nccl && impl_->nccl->failure().empty()) {
-    blob.sha256 = actor::sha256_hex(blob.data.data(), blob.data.size());  // the publisher keeps it
     impl_->nccl->send(version, std::make_shared<const std::vector<uint8_t>>(blob.data));
-    nccl_note = {{"version", version}, {"bytes", blob.data.size()}, {"sha256", blob.sha256}};
+    nccl_note = {{"version", version}, {"bytes", blob.data.size()}, {"sha256", blob.sha256}, {"format", format}};
+    if (impl_->nccl_versions.empty()) nccl_note["table"] = blob.table;  // the same for every version
   }
   impl_->publisher->publish(std::move(blob));
   const double secs = seconds_between(t0, Clock::now());
-  const std::string hash = weights_hash(policy);  // what each worker's hash must equal
+  // With "fp32" a worker's model must hash as the learner's; a quantized version is checked by
+  // the SHA-256 of the published bytes (and every worker's model hash equal to the others').
+  const std::string hash = format == "fp32" ? weights_hash(policy) : "";
   std::lock_guard<std::mutex> lk(impl_->mu);
   impl_->learner_hash[version] = hash;
+  impl_->learner_blob_sha256[version] = blob_sha256;
   impl_->publish_seconds[version] = secs;
   impl_->version = version;
   impl_->announce_pending = true;

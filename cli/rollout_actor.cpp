@@ -101,7 +101,8 @@ class RolloutActor {
       }
       have_ = policy_version(blob->version);
       const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      session_.send(actor::Control{"weights", {{"version", *have_}, {"hash", hash}, {"seconds", seconds}}});
+      session_.send(actor::Control{"weights", {{"version", *have_}, {"hash", hash}, {"seconds", seconds},
+                                               {"blob_sha256", blob->sha256}}});
     }
   }
 
@@ -117,7 +118,6 @@ class RolloutActor {
       nccl_ = std::make_unique<actor::NcclBroadcaster>(n.at("id").get<std::string>(), rank, n.at("world").get<int>(),
                                                        actor::local_cuda_device(rank), options);
       nccl_->set_timeout(milliseconds(n.value("timeout_ms", 30000L)));
-      nccl_table_ = weights_to_blob(lm_, 0).table;  // the layout every version has (same model, same format)
     } catch (const std::exception& e) {
       nccl_.reset();
       std::fprintf(stderr, "grpo worker rollout-%d: cannot join the NCCL weight broadcast (%s); pulling weights instead\n",
@@ -129,10 +129,11 @@ class RolloutActor {
   void receive_nccl(const json& note) {
     if (!nccl_) return;  // not (or no longer) a member: announcements and batches make it pull
     const uint64_t version = note.at("version").get<uint64_t>();
+    if (note.contains("table")) nccl_table_ = note.at("table");  // the first note carries the layout
     const auto t0 = Clock::now();
     actor::WeightBlob blob;
     blob.version = blob_version(version);
-    blob.format = "fp32";
+    blob.format = note.value("format", "fp32");
     blob.table = nccl_table_;
     blob.data.resize(note.at("bytes").get<size_t>());
     blob.sha256 = note.at("sha256").get<std::string>();
@@ -155,7 +156,8 @@ class RolloutActor {
     }
     have_ = version;
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    session_.send(actor::Control{"weights", {{"version", version}, {"hash", hash}, {"seconds", seconds}, {"via", "nccl"}}});
+    session_.send(actor::Control{"weights", {{"version", version}, {"hash", hash}, {"seconds", seconds}, {"via", "nccl"},
+                                             {"blob_sha256", blob.sha256}}});
   }
 
   void serve(const actor::PromptBatch& batch) {

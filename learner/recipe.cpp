@@ -94,6 +94,7 @@ const std::vector<RecipeKey>& recipe_schema() {
       {"runtime", "reward_workers", T::kInteger, 1, 1, 4096, {}, "reward actors"},
       {"runtime", "max_staleness", T::kInteger, 0, 0, 1024, {}, "accept trajectories up to N weight versions old; 0 = synchronous"},
       {"runtime", "weight_sync", T::kChoice, "auto", 0, 0, {"auto", "nccl", "zmq", "shm"}, "how new weights reach rollout workers"},
+      {"runtime", "weight_format", T::kChoice, "fp32", 0, 0, {"fp32", "bf16", "fp8"}, "what a published weight version carries: the FP32 master weights (rollout samples from exactly the learner's policy), or the learner's BF16 / FP8 (128x128 blocks) quantization of them, half or a quarter of the bytes; is/* then shows the rollout-learner mismatch"},
       {"runtime", "transport", T::kChoice, "inproc", 0, 0, {"inproc", "ipc", "tcp"}, "ZeroMQ transport between actors"},
       {"runtime", "heartbeat_timeout_s", T::kNumber, 10.0, 0.5, 3600, {}, "a worker silent this long is declared lost: its prompts go to the others (and in process mode it is restarted)"},
       {"runtime", "interface", T::kString, "127.0.0.1", 0, 0, {}, "address the learner binds for launcher ranks on other hosts (tcp); the loopback default keeps a run private to its host"},

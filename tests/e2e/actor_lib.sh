@@ -18,7 +18,9 @@ JSON
 }
 
 # check_run DIR STEPS PER_STEP: every step logged once, every prompt of every step scored, the
-# weight version advancing, and every rollout worker's weights hash equal to the learner's.
+# weight version advancing, every version's bytes arriving as published, and every rollout
+# worker's weights hash equal to the learner's (runtime.weight_format "fp32") or, for a quantized
+# format, to every other worker's.
 check_run() {
   python3 - "$@" <<'PY'
 import json, sys
@@ -36,7 +38,15 @@ assert vs == sorted(vs) and vs[-1] >= steps - 1, vs
 lines = [json.loads(l) for l in open(d + "/weight_sync.jsonl")]
 assert lines, "no weight loads logged"
 for l in lines:
-    assert l["learner_hash"] and l["hash"] == l["learner_hash"], ("worker weights differ from the learner's", l)
+    # The published bytes arrived as the learner hashed them (every format) ...
+    assert l["learner_blob_sha256"] and l["blob_sha256"] == l["learner_blob_sha256"], ("published bytes differ", l)
+    if l.get("format", "fp32") == "fp32":  # ... and an FP32 version makes the learner's own model
+        assert l["learner_hash"] and l["hash"] == l["learner_hash"], ("worker weights differ from the learner's", l)
+# A quantized version (bf16, fp8) makes the same model in every worker.
+hashes = {}
+for l in lines:
+    hashes.setdefault(l["version"], set()).add(l["hash"])
+assert all(len(h) == 1 for h in hashes.values()), ("workers hold different weights for one version", hashes)
 by_worker = {}
 for l in lines:
     by_worker.setdefault(l["worker"], []).append(l["version"])

@@ -30,6 +30,21 @@ PY
 # The same over tcp loopback.
 run tcp 2 '{ "mode": "threads", "rollout_workers": 1, "reward_workers": 2, "transport": "tcp" }'
 
+# Quantized publication (runtime.weight_format): BF16 over inproc, FP8 (128x128 blocks) through
+# shared memory between processes. Each version is a half / about a quarter of the FP32 bytes.
+run bf16 2 '{ "mode": "threads", "rollout_workers": 2, "reward_workers": 1, "weight_format": "bf16" }'
+run fp8 2 '{ "rollout_workers": 2, "reward_workers": 1, "weight_format": "fp8", "weight_sync": "shm" }' --processes
+python3 - "$work" <<'PY' && ok || bad "quantized publication: formats or hashes are not what they should be"
+import json, sys
+def loads(name):
+    return [json.loads(l) for l in open("%s/%s/weight_sync.jsonl" % (sys.argv[1], name))]
+bf16, fp8, fp32 = loads("bf16"), loads("fp8"), loads("threads")
+assert {l["format"] for l in bf16} == {"bf16"} and {l["format"] for l in fp8} == {"fp8"}
+# A quantized model is not the FP32 master weights: its hash differs from FP32 version 0's.
+v0 = lambda ls: {l["hash"] for l in ls if l["version"] == 0}
+assert v0(bf16) and v0(bf16).isdisjoint(v0(fp32)) and v0(fp8).isdisjoint(v0(fp32)) and v0(fp8).isdisjoint(v0(bf16)), (v0(fp32), v0(bf16), v0(fp8))
+PY
+
 # Asynchronous: one step of prompts sampled ahead; groups older than one version are refused.
 run async 4 '{ "mode": "threads", "rollout_workers": 2, "reward_workers": 1, "max_staleness": 1 }'
 

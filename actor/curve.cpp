@@ -1,6 +1,8 @@
 #include "actor/curve.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
@@ -203,22 +205,26 @@ CurveKeys curve_keys_from_secret(const std::string& secret) {
 
 CurveKeys load_curve_key_file(const std::string& path) {
   const std::string fix = " (create one with `openssl rand -hex 32 > " + path + " && chmod 600 " + path + "`)";
+  // One descriptor for the mode check and the read, so the file checked is the file read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw file_error(path, "", std::string("cannot read the CURVE key file: ") + std::strerror(errno) + fix);
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    throw file_error(path, "", std::string("cannot read the CURVE key file: ") + std::strerror(errno) + fix);
-  if (st.st_mode & 077)
-    throw file_error(path, "", "the CURVE key file is readable by group or others (mode " +
-                                   [&] {
-                                     std::ostringstream m;
-                                     m << std::oct << (st.st_mode & 0777);
-                                     return m.str();
-                                   }() +
-                                   "); run `chmod 600 " + path + "`");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw file_error(path, "", "cannot open the CURVE key file" + fix);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string secret = text.str();
+  if (::fstat(fd, &st) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    throw file_error(path, "", "cannot stat the CURVE key file: " + why);
+  }
+  if (st.st_mode & 077) {
+    ::close(fd);
+    std::ostringstream mode;
+    mode << std::oct << (st.st_mode & 0777);
+    throw file_error(path, "", "the CURVE key file is readable by group or others (mode " + mode.str() + "); run `chmod 600 " +
+                                   path + "`");
+  }
+  std::string secret;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) secret.append(buf, static_cast<size_t>(n));
+  ::close(fd);
   const char* space = " \t\r\n\v\f";
   const auto first = secret.find_first_not_of(space);
   secret = first == std::string::npos ? "" : secret.substr(first, secret.find_last_not_of(space) - first + 1);

@@ -107,6 +107,39 @@ struct NcclBroadcaster::Impl {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }
+
+  // A CUDA error while the communicator is in use: abort it too (a later finalize would wait on
+  // peers stuck in the same broadcast).
+  void cuda_or_fail(cudaError_t e, const char* what) {
+    if (e != cudaSuccess) fail(std::string(what) + ": " + cudaGetErrorString(e));
+  }
+
+  // Broadcasts `bytes` at `buffer` (device memory) from rank 0 in bucket_bytes pieces and waits
+  // until every peer took part, or fails at `deadline`.
+  void broadcast_until(void* buffer, size_t bytes, std::chrono::steady_clock::time_point deadline) {
+    auto* base = static_cast<uint8_t*>(buffer);
+    for (size_t offset = 0; offset < bytes; offset += options.bucket_bytes) {
+      const size_t len = std::min(options.bucket_bytes, bytes - offset);
+      const ncclResult_t r = ncclBroadcast(base + offset, base + offset, len, ncclUint8, /*root=*/0, comm, stream);
+      if (r != ncclSuccess && r != ncclInProgress) fail(std::string("ncclBroadcast: ") + ncclGetErrorString(r));
+      wait_ready("enqueueing a bucket", deadline);
+    }
+    // The stream finishes only when every peer took part: poll it together with the async error.
+    while (true) {
+      const cudaError_t q = cudaStreamQuery(stream);
+      if (q == cudaSuccess) break;
+      if (q != cudaErrorNotReady) fail(std::string("cudaStreamQuery: ") + cudaGetErrorString(q));
+      ncclResult_t state = ncclSuccess;
+      const ncclResult_t r = ncclCommGetAsyncError(comm, &state);
+      if (r != ncclSuccess) fail(std::string("ncclCommGetAsyncError: ") + ncclGetErrorString(r));
+      if (state != ncclSuccess && state != ncclInProgress) fail(std::string("asynchronous error: ") + ncclGetErrorString(state));
+      if (options.cancel && options.cancel->load()) fail("cancelled; communicator aborted");
+      if (std::chrono::steady_clock::now() > deadline)
+        fail("broadcast of " + std::to_string(bytes) + " bytes not done within " + std::to_string(options.timeout.count()) +
+             " ms (a peer is missing or dead); communicator aborted");
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
 };
 
 NcclBroadcaster::NcclBroadcaster(const std::string& unique_id_hex, int rank, int world, int device,
@@ -171,41 +204,21 @@ NcclBroadcaster::~NcclBroadcaster() {
 void NcclBroadcaster::broadcast(void* device_buffer, size_t bytes) {
   auto& m = *impl_;
   if (m.aborted) throw NcclError("NCCL broadcast: the communicator was aborted earlier; make a new one with a new id");
-  cuda_ok(cudaSetDevice(m.device), "cudaSetDevice");
-  const auto deadline = std::chrono::steady_clock::now() + m.options.timeout;
-  auto* base = static_cast<uint8_t*>(device_buffer);
-  for (size_t offset = 0; offset < bytes; offset += m.options.bucket_bytes) {
-    const size_t len = std::min(m.options.bucket_bytes, bytes - offset);
-    const ncclResult_t r = ncclBroadcast(base + offset, base + offset, len, ncclUint8, /*root=*/0, m.comm, m.stream);
-    if (r != ncclSuccess && r != ncclInProgress) m.fail(std::string("ncclBroadcast: ") + ncclGetErrorString(r));
-    m.wait_ready("enqueueing a bucket", deadline);
-  }
-  // The stream finishes only when every peer took part: poll it together with the async error.
-  while (true) {
-    const cudaError_t q = cudaStreamQuery(m.stream);
-    if (q == cudaSuccess) break;
-    if (q != cudaErrorNotReady) m.fail(std::string("cudaStreamQuery: ") + cudaGetErrorString(q));
-    ncclResult_t state = ncclSuccess;
-    ncclCommGetAsyncError(m.comm, &state);
-    if (state != ncclSuccess && state != ncclInProgress) m.fail(std::string("asynchronous error: ") + ncclGetErrorString(state));
-    if (m.options.cancel && m.options.cancel->load()) m.fail("cancelled; communicator aborted");
-    if (std::chrono::steady_clock::now() > deadline)
-      m.fail("broadcast of " + std::to_string(bytes) + " bytes not done within " + std::to_string(m.options.timeout.count()) +
-             " ms (a peer is missing or dead); communicator aborted");
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-  }
+  m.cuda_or_fail(cudaSetDevice(m.device), "cudaSetDevice");
+  m.broadcast_until(device_buffer, bytes, std::chrono::steady_clock::now() + m.options.timeout);
 }
 
 void NcclBroadcaster::broadcast_host(void* host, size_t bytes) {
   auto& m = *impl_;
   if (m.aborted) throw NcclError("NCCL broadcast: the communicator was aborted earlier; make a new one with a new id");
-  cuda_ok(cudaSetDevice(m.device), "cudaSetDevice");
+  m.cuda_or_fail(cudaSetDevice(m.device), "cudaSetDevice");
+  const auto deadline = std::chrono::steady_clock::now() + m.options.timeout;  // one for the whole version
   const size_t chunk = std::min(m.options.bucket_bytes, std::max<size_t>(bytes, 1));
   if (m.staging_bytes < chunk) {
     if (m.staging) cudaFree(m.staging);
     m.staging = nullptr;
     m.staging_bytes = 0;
-    cuda_ok(cudaMalloc(&m.staging, chunk), "cudaMalloc (the staging buffer of the weight broadcast)");
+    m.cuda_or_fail(cudaMalloc(&m.staging, chunk), "cudaMalloc (the staging buffer of the weight broadcast)");
     m.staging_bytes = chunk;
   }
   auto* base = static_cast<uint8_t*>(host);
@@ -213,11 +226,13 @@ void NcclBroadcaster::broadcast_host(void* host, size_t bytes) {
     const size_t len = std::min(chunk, bytes - offset);
     // Copies go on the communicator's stream, so they order with the broadcast without a sync.
     if (m.rank == 0)
-      cuda_ok(cudaMemcpyAsync(m.staging, base + offset, len, cudaMemcpyHostToDevice, m.stream), "cudaMemcpyAsync to the device");
-    broadcast(m.staging, len);  // waits for the stream: the copy and the broadcast are done
+      m.cuda_or_fail(cudaMemcpyAsync(m.staging, base + offset, len, cudaMemcpyHostToDevice, m.stream),
+                     "cudaMemcpyAsync to the device");
+    m.broadcast_until(m.staging, len, deadline);  // waits for the stream: the copy and the broadcast are done
     if (m.rank != 0) {
-      cuda_ok(cudaMemcpyAsync(base + offset, m.staging, len, cudaMemcpyDeviceToHost, m.stream), "cudaMemcpyAsync to the host");
-      cuda_ok(cudaStreamSynchronize(m.stream), "cudaStreamSynchronize");
+      m.cuda_or_fail(cudaMemcpyAsync(base + offset, m.staging, len, cudaMemcpyDeviceToHost, m.stream),
+                     "cudaMemcpyAsync to the host");
+      m.cuda_or_fail(cudaStreamSynchronize(m.stream), "cudaStreamSynchronize");
     }
   }
 }

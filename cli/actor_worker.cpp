@@ -117,7 +117,12 @@ WorkerSession::KeepAlive::KeepAlive(WorkerSession& session, milliseconds limit) 
     std::unique_lock lock(mutex_);
     while (!done_ && Clock::now() < until) {
       lock.unlock();
-      session_.beat();  // sends only when one is due
+      try {
+        session_.beat();  // sends only when one is due
+      } catch (const std::exception&) {
+        // ETERM at exit, EINTR: the owner thread meets the same socket state and reports it;
+        // an exception must not leave this thread (std::terminate).
+      }
       lock.lock();
       done_cv_.wait_for(lock, std::clamp(session_.interval_ / 2, milliseconds(10), milliseconds(200)), [this] { return done_; });
     }

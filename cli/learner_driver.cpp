@@ -134,6 +134,7 @@ struct LearnerDriver::Impl {
   // Sockets and threads.
   std::unique_ptr<actor::WeightPublisher> publisher;
   std::unique_ptr<NcclWeightSender> nccl;  // runtime.weight_sync "nccl" (cli/nccl_weights.h)
+  bool nccl_joining = false;               // start_join() called
   std::vector<json> nccl_versions;         // every version handed to `nccl`, in order (under mu)
   std::unique_ptr<actor::Hub> hub;
   std::vector<std::unique_ptr<rewards::Scorer>> scorers;  // threads mode, built before any thread
@@ -235,10 +236,14 @@ struct LearnerDriver::Impl {
       // Rank 0 is the learner, rank r + 1 rollout worker r; the id goes to them in the welcome.
       const std::string id = actor::nccl_new_unique_id_hex();
       const milliseconds broadcast_timeout = std::max(milliseconds(30000), 3 * worker_timeout);
-      nccl = std::make_unique<NcclWeightSender>(id, rollout_count + 1, actor::local_cuda_device(0), startup_timeout(),
-                                                broadcast_timeout);
+      // Devices: in process mode GPU 0 for the learner and GPU r + 1 for rollout worker r, set here
+      // (the children inherit a launcher's LOCAL_RANK, which would put them all on one GPU); a
+      // launcher's ranks use their own local rank.
+      const bool assign = setup.mode == WorkerMode::kProcesses;
+      nccl = std::make_unique<NcclWeightSender>(id, rollout_count + 1, assign ? 0 : actor::local_cuda_device(0),
+                                                startup_timeout(), broadcast_timeout);
       nccl_welcome = {{"id", id}, {"world", rollout_count + 1}, {"timeout_ms", broadcast_timeout.count()},
-                      {"join_timeout_ms", startup_timeout().count()}};
+                      {"join_timeout_ms", startup_timeout().count()}, {"assign_devices", assign}};
     }
     welcome = {{"recipe", v},
                {"recipe_file", recipe.file},
@@ -271,6 +276,9 @@ struct LearnerDriver::Impl {
     auto refuse = [&](const std::string& why) {
       throw file_error(recipe.file, "runtime.weight_sync", "\"nccl\" " + why + "; use \"auto\" (ZeroMQ) instead");
     };
+    if (max_staleness > 0)
+      refuse("needs synchronous rollouts (runtime.max_staleness 0): every rollout worker joins every broadcast, "
+             "and asynchronous workers are busy generating at different times");
     if (setup.mode == WorkerMode::kThreads)
       refuse("needs rollout workers in their own processes (NCCL takes one rank per GPU): set runtime.mode to "
              "\"processes\" or start ranks with a launcher");
@@ -374,6 +382,8 @@ struct LearnerDriver::Impl {
                                   {"via", c->body.value("via", "pull")}, {"format", weight_format},
                                   {"blob_sha256", c->body.value("blob_sha256", "")},
                                   {"learner_blob_sha256", lb == learner_blob_sha256.end() ? "" : lb->second}});
+      } else if (c->kind == "nccl_left") {
+        if (nccl) nccl->abandon(in.peer + " left: " + c->body.value("reason", std::string("?")));
       } else if (c->kind == "stats") {
         auto t = times.find(c->body.value("step", 0L));
         if (t != times.end()) {
@@ -448,6 +458,8 @@ struct LearnerDriver::Impl {
     append_line(workers_log, {{"event", "lost"}, {"role", w.role}, {"rank", w.rank}, {"incarnation", w.incarnation},
                               {"pid", w.pid}, {"reason", why}, {"reassigned", moved}});
     hub->send(id, actor::Message{actor::Shutdown{"declared dead: " + why}}, milliseconds(0));
+    if (nccl && w.role == "rollout" && w.incarnation == 0)  // a communicator cannot replace a rank
+      nccl->abandon("rollout worker " + std::to_string(w.rank) + " lost");
     if (setup.mode == WorkerMode::kProcesses) {
       if (w.pid > 0 && !w.reaped) {
         ::kill(static_cast<pid_t>(w.pid), SIGKILL);  // a hung worker must not come back half-alive
@@ -512,6 +524,14 @@ struct LearnerDriver::Impl {
   // Each step's queued prompts go out as one batch per live rollout worker, in contiguous
   // chunks: with one worker, one batch per step, as the synchronous loop generated it.
   void dispatch_rollouts() {
+    if (nccl && !nccl_joining) {  // every member here: the learner joins the communicator now
+      int members = 0;
+      for (const auto& [id, w] : workers) members += w.welcomed && w.role == "rollout" && w.incarnation == 0;
+      if (members == rollout_count) {
+        nccl->start_join();
+        nccl_joining = true;
+      }
+    }
     if (announce_pending) {
       for (const auto& id : live("rollout"))
         if (!nccl_member(workers.at(id)))
@@ -556,6 +576,8 @@ struct LearnerDriver::Impl {
           pr.row = sp.row;
           batch.prompts.push_back(std::move(pr));
         }
+        const Worker& target = workers.at(workers_now[p]);
+        if (nccl_member(target) && target.nccl_told < nccl_versions.size()) continue;  // its notes first; retried
         if (!hub->send(workers_now[p], actor::Message{std::move(batch)}, milliseconds(200))) continue;  // retried
         for (size_t k = from; k < to; ++k) ledger.mark_rolling(queued[k], workers_now[p]);
       }

@@ -25,12 +25,26 @@ NcclWeightSender::~NcclWeightSender() {
   thread_.join();
 }
 
+void NcclWeightSender::start_join() {
+  {
+    std::lock_guard lock(mu_);
+    join_ = true;
+  }
+  cv_.notify_all();
+}
+
 void NcclWeightSender::send(uint64_t version, std::shared_ptr<const std::vector<uint8_t>> bytes) {
   {
     std::lock_guard lock(mu_);
     if (!failure_.empty()) return;
     queue_.emplace_back(version, std::move(bytes));
   }
+  cv_.notify_all();
+}
+
+void NcclWeightSender::abandon(const std::string& why) {
+  give_up(why);
+  cancel_ = true;
   cv_.notify_all();
 }
 
@@ -44,15 +58,22 @@ uint64_t NcclWeightSender::broadcasts_done() const {
   return done_;
 }
 
+void NcclWeightSender::give_up(const std::string& why) {
+  std::lock_guard lock(mu_);
+  if (!failure_.empty() || stop_) return;  // the first reason stands; nothing to say at shutdown
+  std::fprintf(stderr, "grpo train: NCCL weight broadcast given up (%s); weights go over ZeroMQ from now on\n",
+               why.c_str());
+  failure_ = why;
+  queue_.clear();
+}
+
 void NcclWeightSender::run(std::string unique_id_hex, int world, int device, std::chrono::milliseconds join_timeout,
                            std::chrono::milliseconds broadcast_timeout) {
-  auto give_up = [this](const std::string& why) {
-    std::fprintf(stderr, "grpo train: NCCL weight broadcast given up (%s); weights go over ZeroMQ from now on\n",
-                 why.c_str());
-    std::lock_guard lock(mu_);
-    failure_ = why;
-    queue_.clear();
-  };
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return join_ || stop_ || !failure_.empty(); });
+    if (!join_) return;
+  }
   std::unique_ptr<actor::NcclBroadcaster> comm;
   try {
     actor::NcclBroadcastOptions join;
@@ -60,7 +81,7 @@ void NcclWeightSender::run(std::string unique_id_hex, int world, int device, std
     join.cancel = &cancel_;
     comm = std::make_unique<actor::NcclBroadcaster>(unique_id_hex, 0, world, device, join);
   } catch (const std::exception& e) {
-    if (!cancel_) give_up(e.what());
+    give_up(std::string("joining: ") + e.what());
     return;
   }
   comm->set_timeout(broadcast_timeout);  // joining waited for the ranks to start; a version should not
@@ -68,9 +89,9 @@ void NcclWeightSender::run(std::string unique_id_hex, int world, int device, std
     std::pair<uint64_t, std::shared_ptr<const std::vector<uint8_t>>> item;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (stop_) {
-        comm->abort();  // the workers are shutting down too: a clean finalize would wait for them
+      cv_.wait(lock, [this] { return stop_ || !failure_.empty() || !queue_.empty(); });
+      if (stop_ || !failure_.empty()) {
+        comm->abort();  // shutting down, or given up: a clean finalize would wait for the members
         return;
       }
       item = std::move(queue_.front());
@@ -82,7 +103,7 @@ void NcclWeightSender::run(std::string unique_id_hex, int world, int device, std
       std::lock_guard lock(mu_);
       ++done_;
     } catch (const std::exception& e) {
-      if (!cancel_) give_up("version " + std::to_string(item.first) + ": " + e.what());
+      give_up("version " + std::to_string(item.first) + ": " + e.what());
       return;
     }
   }

@@ -2,8 +2,8 @@
 // NCCL broadcast (actor/nccl_broadcast.h), the learner as rank 0 and rollout worker r as rank
 // r + 1. The communicator's unique id travels in the welcome. A broadcast is a collective: every
 // member takes part in every version, in order, so the dispatcher tells each member about every
-// version (a "nccl_weights" control with version, size and SHA-256) and the member joins even
-// when it already holds that version.
+// version (a "nccl_weights" control with version, size and SHA-256; the first also carries the
+// tensor table) and the member joins even when it already holds that version.
 //
 // The pull publisher (actor/weight_sync.h) keeps serving every version as well: a worker that is
 // not a member (a restarted one: a communicator cannot take a new rank) or whose broadcast failed
@@ -27,8 +27,9 @@
 
 namespace grpo::cli {
 
-// The learner's side: joins the communicator as rank 0 in its own thread (the rollout ranks join
-// while they start) and broadcasts queued versions in order, so training never waits on it.
+// The learner's side. Its own thread joins the communicator as rank 0 once start_join() says
+// every member has arrived (so no one's join deadline runs while the others are still starting),
+// then broadcasts queued versions in order: training never waits on it.
 class NcclWeightSender {
  public:
   NcclWeightSender(std::string unique_id_hex, int world, int device, std::chrono::milliseconds join_timeout,
@@ -37,8 +38,13 @@ class NcclWeightSender {
   NcclWeightSender(const NcclWeightSender&) = delete;
   NcclWeightSender& operator=(const NcclWeightSender&) = delete;
 
+  // Every member has been welcomed: join now.
+  void start_join();
   // Queues one version's bytes for broadcast; ignored after a failure.
   void send(uint64_t version, std::shared_ptr<const std::vector<uint8_t>> bytes);
+  // Gives the communicator up now (a member was lost or left): a broadcast in progress is
+  // cancelled, failure() says `why`, and every later version goes by pull.
+  void abandon(const std::string& why);
   // Empty while healthy; afterwards, why the communicator was given up.
   std::string failure() const;
   // Versions whose broadcast finished.
@@ -47,14 +53,15 @@ class NcclWeightSender {
  private:
   void run(std::string unique_id_hex, int world, int device, std::chrono::milliseconds join_timeout,
            std::chrono::milliseconds broadcast_timeout);
+  void give_up(const std::string& why);
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<uint64_t, std::shared_ptr<const std::vector<uint8_t>>>> queue_;
   std::string failure_;
   uint64_t done_ = 0;
-  bool stop_ = false;
-  std::atomic<bool> cancel_{false};  // ends a broadcast that waits on workers already gone
+  bool join_ = false, stop_ = false;
+  std::atomic<bool> cancel_{false};  // ends a join or broadcast waiting on members that are gone
   std::thread thread_;
 };
 

@@ -30,8 +30,9 @@ actor::WeightSyncOptions subscriber_options(const WorkerSession& session) {
 
 class RolloutActor {
  public:
-  RolloutActor(WorkerSession& session, const json& welcome)
+  RolloutActor(WorkerSession& session, const json& welcome, std::unique_ptr<actor::NcclBroadcaster> nccl)
       : session_(session),
+        nccl_(std::move(nccl)),
         lm_(model::config_from_json(welcome.at("model_config"), "the learner's welcome (model_config)")),
         subscriber_(welcome.at("weights_endpoint").get<std::string>(), subscriber_options(session)) {
     const json& v = welcome.at("recipe");
@@ -52,7 +53,6 @@ class RolloutActor {
     options_.speculative = v["rollout"]["mtp_draft"].get<bool>() ? 1 : 0;
     options_.decode = [this](const std::vector<int64_t>& ids) { return decode(ids); };
     options_.between_steps = [this](int64_t) { session_.pump(); };  // alive while generating
-    join_nccl(welcome);
   }
 
   int run() {
@@ -106,25 +106,6 @@ class RolloutActor {
     }
   }
 
-  // runtime.weight_sync "nccl" (cli/nccl_weights.h): the first incarnation of each rank joins
-  // the learner's communicator as rank + 1. A restarted worker cannot join; it pulls.
-  void join_nccl(const json& welcome) {
-    if (!welcome.contains("nccl") || session_.spec().incarnation != 0) return;
-    const json& n = welcome.at("nccl");
-    actor::NcclBroadcastOptions options;
-    options.timeout = milliseconds(n.value("join_timeout_ms", 60000L));
-    const int rank = session_.spec().rank + 1;
-    try {
-      nccl_ = std::make_unique<actor::NcclBroadcaster>(n.at("id").get<std::string>(), rank, n.at("world").get<int>(),
-                                                       actor::local_cuda_device(rank), options);
-      nccl_->set_timeout(milliseconds(n.value("timeout_ms", 30000L)));
-    } catch (const std::exception& e) {
-      nccl_.reset();
-      std::fprintf(stderr, "grpo worker rollout-%d: cannot join the NCCL weight broadcast (%s); pulling weights instead\n",
-                   session_.spec().rank, e.what());
-    }
-  }
-
   // One broadcast version: every member takes part, even one that already holds it.
   void receive_nccl(const json& note) {
     if (!nccl_) return;  // not (or no longer) a member: announcements and batches make it pull
@@ -151,6 +132,7 @@ class RolloutActor {
       nccl_.reset();
       std::fprintf(stderr, "grpo worker rollout-%d: NCCL weight broadcast failed (%s); pulling weights instead\n",
                    session_.spec().rank, e.what());
+      session_.send(actor::Control{"nccl_left", {{"reason", e.what()}}});  // the learner stops broadcasting
       sync_weights(version);
       return;
     }
@@ -205,9 +187,9 @@ class RolloutActor {
   }
 
   WorkerSession& session_;
+  std::unique_ptr<actor::NcclBroadcaster> nccl_;  // runtime.weight_sync "nccl" members only
   model::CausalLM lm_;
   actor::WeightSubscriber subscriber_;
-  std::unique_ptr<actor::NcclBroadcaster> nccl_;  // runtime.weight_sync "nccl" members only
   json nccl_table_;
   std::optional<uint64_t> have_;
   std::optional<Tokenizer> tokenizer_;
@@ -215,13 +197,38 @@ class RolloutActor {
   rollout::GeneratorOptions options_;
 };
 
+// runtime.weight_sync "nccl" (cli/nccl_weights.h): the first incarnation of each rank joins the
+// learner's communicator as rank + 1, right after the welcome (before building its model, so every
+// member joins at about the same time as the learner). A restarted worker cannot join; it pulls.
+std::unique_ptr<actor::NcclBroadcaster> join_nccl(WorkerSession& session, const json& welcome) {
+  if (!welcome.contains("nccl") || session.spec().incarnation != 0) return nullptr;
+  const json& n = welcome.at("nccl");
+  actor::NcclBroadcastOptions options;
+  options.timeout = milliseconds(n.value("join_timeout_ms", 60000L));
+  const int rank = session.spec().rank + 1;
+  const int device = n.value("assign_devices", false) ? rank % std::max(actor::cuda_device_count(), 1)
+                                                      : actor::local_cuda_device(rank);
+  try {
+    auto comm = std::make_unique<actor::NcclBroadcaster>(n.at("id").get<std::string>(), rank, n.at("world").get<int>(),
+                                                         device, options);
+    comm->set_timeout(milliseconds(n.value("timeout_ms", 30000L)));
+    return comm;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "grpo worker rollout-%d: cannot join the NCCL weight broadcast (%s); pulling weights instead\n",
+                 session.spec().rank, e.what());
+    session.send(actor::Control{"nccl_left", {{"reason", e.what()}}});
+    return nullptr;
+  }
+}
+
 }  // namespace
 
 int run_rollout_actor(WorkerSession& session, const json& welcome) {
   std::optional<RolloutActor> actor;
   {
-    WorkerSession::KeepAlive alive(session, milliseconds(0));  // building a large model takes a while
-    actor.emplace(session, welcome);
+    WorkerSession::KeepAlive alive(session, milliseconds(0));  // joining NCCL and building a large model take a while
+    auto nccl = join_nccl(session, welcome);
+    actor.emplace(session, welcome, std::move(nccl));
   }
   return actor->run();
 }

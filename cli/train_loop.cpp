@@ -77,6 +77,21 @@ actor::ScoredGroup to_logged_group(actor::ScoredGroup group, long step, size_t p
   return group;
 }
 
+// The runtime batch id of refill round `round` (1..63) of `step`: apart from every step number,
+// so the prompt ledger, the runtime's timings and the test hooks keep treating batch id = step
+// for the step's own prompts.
+long refill_batch_id(long step, long round) { return (1L << 40) + (step << 6) + round; }
+
+// Sampling seeds of refill prompts: a splitmix64 mix, so they repeat across runs and resumes but
+// collide with no step's own seeds (seed * 1000003 + step * 7919 + position) in practice.
+uint64_t refill_sampling_seed(uint64_t seed, long step, long round, size_t position) {
+  uint64_t z = seed ^ (static_cast<uint64_t>(step) << 20) ^ (static_cast<uint64_t>(round) << 52) ^ position;
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 }  // namespace
 
 std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& run_options) {
@@ -171,6 +186,11 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
 
   const bool speculative = v["rollout"]["mtp_draft"].get<bool>();
   const uint64_t max_staleness = v["runtime"]["max_staleness"].get<uint64_t>();
+  if (algo.refill_rounds > 0 && !algo.drop_equal_groups)
+    throw file_error(recipe.file, "algorithm.refill_rounds", "refills replace dropped groups: set algorithm.drop_equal_groups true (or refill_rounds 0)");
+  if (algo.refill_rounds > 0 && max_staleness > 0)
+    throw file_error(recipe.file, "algorithm.refill_rounds",
+                     "needs synchronous rollouts (runtime.max_staleness 0): a refill samples from the weights the step trains");
 
   // Data order, and where a resumed run picks everything up.
   const long steps = v["train"]["steps"].get<long>();
@@ -209,9 +229,10 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   };
   std::map<long, DrawState> draws;
   draws[start_step] = {learner::rng_to_string(rng), order, cursor};
-  auto draw = [&](long step) {
+  // `round` > 0: a refill round of the step (its prompts get their own sampling seeds).
+  auto draw = [&](long step, size_t count, long round) {
     std::vector<SlotPrompt> out;
-    while (out.size() < std::min(per_step, prompts.size())) {
+    while (out.size() < count) {
       if (cursor == order.size()) {
         if (shuffle) std::shuffle(order.begin(), order.end(), rng);
         cursor = 0;
@@ -221,7 +242,8 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
       sp.index = index;
       sp.tokens.assign(prompts[index].tokens.begin(), prompts[index].tokens.end());
       sp.row = prompts[index].row;
-      sp.row["sampling_seed"] = seed * 1000003u + static_cast<uint64_t>(step) * 7919u + out.size();
+      sp.row["sampling_seed"] = round == 0 ? seed * 1000003u + static_cast<uint64_t>(step) * 7919u + out.size()
+                                           : refill_sampling_seed(seed, step, round, out.size());
       out.push_back(std::move(sp));
     }
     draws[step] = {learner::rng_to_string(rng), order, cursor};
@@ -281,38 +303,63 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     // rollouts of later steps run while this one trains.
     while (submitted < std::min<long>(steps, step + static_cast<long>(max_staleness) + submit_extra)) {
       ++submitted;
-      driver.submit(submitted, draw(submitted));
+      driver.submit(submitted, draw(submitted, std::min(per_step, prompts.size()), 0));
     }
     auto rollouts = driver.wait_step(step);
-    const double collect_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::vector<learner::ScoredPromptGroup> groups;
     std::map<std::string, std::pair<double, double>> reward_metrics;  // sum, count
     double failures = 0, rollout_tokens = 0;
-    for (size_t gi = 0; gi < rollouts.groups.size(); ++gi) {
-      auto& sg = rollouts.groups[gi];
-      const size_t index = rollouts.prompt_indices[gi];
-      if (sg.group.completions.empty()) {
-        std::fprintf(stderr, "grpo train: prompt skipped: %s\n", sg.group.prompt.row.value("generation_error", "no completions").c_str());
-        continue;
-      }
-      learner::ScoredPromptGroup g;
-      g.prompt.assign(sg.group.prompt.tokens.begin(), sg.group.prompt.tokens.end());
-      for (size_t i = 0; i < sg.group.completions.size(); ++i) {
-        const auto& c = sg.group.completions[i];
-        const auto& r = sg.scores.at(i);
-        failures += !r.failure.empty();
-        for (const auto& [k, x] : r.metrics) {
-          reward_metrics[k].first += x;
-          reward_metrics[k].second += 1;
+    // Takes one batch of scored groups into the step, logging each to the write-ahead log first.
+    auto take = [&](StepRollouts& batch) {
+      for (size_t gi = 0; gi < batch.groups.size(); ++gi) {
+        auto& sg = batch.groups[gi];
+        const size_t index = batch.prompt_indices[gi];
+        if (sg.group.completions.empty()) {
+          std::fprintf(stderr, "grpo train: prompt skipped: %s\n", sg.group.prompt.row.value("generation_error", "no completions").c_str());
+          continue;
         }
-        rollout_tokens += static_cast<double>(c.tokens.size());
-        g.completions.push_back({std::vector<int64_t>(c.tokens.begin(), c.tokens.end()), c.logprobs, r.reward,
-                                 c.finish_reason == "length"});
+        learner::ScoredPromptGroup g;
+        g.prompt.assign(sg.group.prompt.tokens.begin(), sg.group.prompt.tokens.end());
+        for (size_t i = 0; i < sg.group.completions.size(); ++i) {
+          const auto& c = sg.group.completions[i];
+          const auto& r = sg.scores.at(i);
+          failures += !r.failure.empty();
+          for (const auto& [k, x] : r.metrics) {
+            reward_metrics[k].first += x;
+            reward_metrics[k].second += 1;
+          }
+          rollout_tokens += static_cast<double>(c.tokens.size());
+          g.completions.push_back({std::vector<int64_t>(c.tokens.begin(), c.tokens.end()), c.logprobs, r.reward,
+                                   c.finish_reason == "length"});
+        }
+        groups.push_back(std::move(g));
+        // Logged before it is trained on (DESIGN.md: nothing written is lost).
+        trajectories.append(to_logged_group(std::move(sg), step, index));
       }
-      groups.push_back(std::move(g));
-      // Logged before it is trained on (DESIGN.md: nothing written is lost).
-      trajectories.append(to_logged_group(std::move(sg), step, index));
+    };
+    take(rollouts);
+    // DAPO's batch refill (algorithm.refill_rounds, synchronous runs): while fewer than
+    // prompts_per_step groups carry signal, sample that many more prompts for this step from the
+    // current weights. Each round is its own batch in the runtime (refill_batch_id); its draws
+    // move the data position of this step, so a checkpoint and --resume see them.
+    long refill_rounds = 0, refilled = 0;
+    for (long round = 1; round <= algo.refill_rounds; ++round) {
+      size_t with_signal = 0;
+      for (const auto& g : groups) with_signal += !learner::group_dropped(g, algo, step_options.max_new_tokens);
+      if (with_signal >= std::min(per_step, prompts.size())) break;
+      const size_t need = std::min(per_step, prompts.size()) - with_signal;
+      const long batch_id = refill_batch_id(step, round);
+      driver.submit(batch_id, draw(step, need, round));
+      auto more = driver.wait_step(batch_id);
+      for (const char* k : {"prompts/total", "prompts/dispatched", "prompts/scored", "prompts/reassigned", "prompts/duplicates",
+                            "prompts/stale", "workers/lost", "workers/restarts", "runtime/refused_messages",
+                            "runtime/curve_refused", "time/rollout_s", "time/reward_s"})
+        rollouts.metrics[k] += more.metrics[k];
+      take(more);
+      refill_rounds = round;
+      refilled += static_cast<long>(need);
     }
+    const double collect_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (step == kill_at) ::raise(SIGKILL);  // test hook (train_loop.h)
     // Update.
     const auto t_update = std::chrono::steady_clock::now();
@@ -327,6 +374,10 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     for (const auto& g : groups)
       for (const auto& c : g.completions) train_tokens += static_cast<double>(g.prompt.size() + c.tokens.size());
     for (const auto& [k, x] : rollouts.metrics) stats.metrics[k] = x;
+    if (algo.refill_rounds > 0) {
+      stats.metrics["refill/rounds"] = static_cast<double>(refill_rounds);
+      stats.metrics["refill/prompts"] = static_cast<double>(refilled);
+    }
     stats.metrics["lr"] = lr;
     if (speculative && !stats.metrics.count("rollout/mtp_acceptance")) stats.metrics["rollout/mtp_acceptance"] = 0.0;
     stats.metrics["reward/failures"] = failures;

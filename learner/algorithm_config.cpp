@@ -111,6 +111,11 @@ AlgorithmConfig parse_algorithm_config(const json& section, const std::string& f
       {"tis_cap", [&](const json& v, const std::string& k) { c.loss.tis_cap = get_number(v, file, k);
          require_range(c.loss.tis_cap, 0, 1e6, file, k, "0 (off) or > 1, typically 2"); }},
       {"drop_equal_groups", [&](const json& v, const std::string& k) { c.drop_equal_groups = get_bool(v, file, k); }},
+      {"refill_rounds", [&](const json& v, const std::string& k) {
+         const double x = get_number(v, file, k);
+         require_range(x, 0, 63, file, k, "an integer 0 <= refill_rounds <= 63");
+         if (x != static_cast<double>(static_cast<long>(x))) throw file_error(file, "algorithm." + k, "expected an integer");
+         c.refill_rounds = static_cast<long>(x); }},
       {"mask_truncated", [&](const json& v, const std::string& k) { c.mask_truncated = get_bool(v, file, k); }},
       {"overlong_cache", [&](const json& v, const std::string& k) {
          double x = get_number(v, file, k);
@@ -145,6 +150,7 @@ nlohmann::json to_json(const AlgorithmConfig& c) {
           {"kl_estimator", to_string(c.loss.kl_estimator)},
           {"tis_cap", c.loss.tis_cap},
           {"drop_equal_groups", c.drop_equal_groups},
+          {"refill_rounds", c.refill_rounds},
           {"mask_truncated", c.mask_truncated},
           {"overlong_cache", c.overlong_cache}};
 }

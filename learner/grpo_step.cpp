@@ -65,6 +65,23 @@ struct FirstUpdateTokenStats {
 
 }  // namespace
 
+std::vector<std::optional<double>> shaped_rewards(const ScoredPromptGroup& group, const AlgorithmConfig& algo,
+                                                  long max_new_tokens) {
+  std::vector<std::optional<double>> rewards;
+  rewards.reserve(group.completions.size());
+  for (const auto& c : group.completions) {
+    std::optional<double> r = c.reward;
+    if (r && algo.overlong_cache > 0)
+      *r += soft_overlong_penalty(static_cast<long>(c.tokens.size()), max_new_tokens, algo.overlong_cache);
+    rewards.push_back(r);
+  }
+  return rewards;
+}
+
+bool group_dropped(const ScoredPromptGroup& group, const AlgorithmConfig& algo, long max_new_tokens) {
+  return algo.drop_equal_groups && group_has_no_signal(shaped_rewards(group, algo, max_new_tokens));
+}
+
 GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimizer,
                         const std::vector<ScoredPromptGroup>& groups, const GrpoStepOptions& options,
                         model::CausalLM* reference) {
@@ -75,15 +92,9 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
   std::vector<double> raw_rewards;  // before the overlong penalty, as the script gave them
   double length_sum = 0, length_max = 0, truncated = 0, completions = 0;
   for (const auto& g : groups) {
-    std::vector<std::optional<double>> rewards;
+    const std::vector<std::optional<double>> rewards = shaped_rewards(g, algo, options.max_new_tokens);
     for (const auto& c : g.completions) {
-      std::optional<double> r = c.reward;
-      if (r) {
-        raw_rewards.push_back(*r);
-        if (algo.overlong_cache > 0)
-          *r += soft_overlong_penalty(static_cast<long>(c.tokens.size()), options.max_new_tokens, algo.overlong_cache);
-      }
-      rewards.push_back(r);
+      if (c.reward) raw_rewards.push_back(*c.reward);
       length_sum += static_cast<double>(c.tokens.size());
       length_max = std::max(length_max, static_cast<double>(c.tokens.size()));
       truncated += c.truncated ? 1.0 : 0.0;
@@ -119,6 +130,7 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
   stats.metrics["response_length/max"] = length_max;
   stats.metrics["response_length/truncated_fraction"] = truncated / std::max(1.0, completions);  // finish "length"
   stats.metrics["groups/dropped"] = static_cast<double>(stats.groups_dropped);
+  stats.metrics["groups/used"] = static_cast<double>(stats.groups_used);
   if (data.sequences.empty()) return stats;
 
   // Global normalisers over the counted tokens of the whole batch.

@@ -31,6 +31,13 @@ struct ScoredPromptGroup {
   std::vector<ScoredCompletion> completions;
 };
 
+// The rewards the step uses for a group: the script's, plus DAPO's soft overlong penalty when
+// algorithm.overlong_cache > 0.
+std::vector<std::optional<double>> shaped_rewards(const ScoredPromptGroup& group, const AlgorithmConfig& algo,
+                                                  long max_new_tokens);
+// True when the step will skip `group` (dynamic sampling: drop_equal_groups and no signal).
+bool group_dropped(const ScoredPromptGroup& group, const AlgorithmConfig& algo, long max_new_tokens);
+
 struct GrpoStepOptions {
   AlgorithmConfig algorithm;
   double temperature = 1.0;          // the rollout's, so log-probs follow the same definition

@@ -60,3 +60,16 @@ TEST(AlgorithmConfig, ErrorsNameFileKeyAndAllowedValues) {
   EXPECT_NE(e.find("true or false"), std::string::npos) << e;
   EXPECT_NE(error_of(json::array()), "");
 }
+
+TEST(AlgorithmConfig, RefillRoundsAreASmallWholeNumber) {
+  EXPECT_EQ(parse_algorithm_config(json{{"preset", "dapo"}}, "r.json", 256).refill_rounds, 0);  // opt-in
+  auto c = parse_algorithm_config(json{{"preset", "dapo"}, {"refill_rounds", 3}}, "r.json", 256);
+  EXPECT_EQ(c.refill_rounds, 3);
+  EXPECT_EQ(to_json(c)["refill_rounds"], 3);
+  auto e = error_of(json{{"refill_rounds", 2.5}});
+  EXPECT_NE(e.find("algorithm.refill_rounds"), std::string::npos) << e;
+  EXPECT_NE(e.find("integer"), std::string::npos) << e;
+  e = error_of(json{{"refill_rounds", 64}});  // the runtime's refill batch ids hold 63 rounds
+  EXPECT_NE(e.find("out of range"), std::string::npos) << e;
+  EXPECT_NE(error_of(json{{"refill_rounds", -1}}), "");
+}

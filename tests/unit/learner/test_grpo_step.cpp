@@ -112,3 +112,24 @@ TEST(GrpoStep, KlToAnIdenticalReferenceIsZeroAndNeedsTheReference) {
   EXPECT_NEAR(stats.metrics.at("kl"), 0.0, 1e-6);
   EXPECT_THROW(grpo_step(lm, sgd, {group}, o, nullptr), std::exception);
 }
+
+TEST(GrpoStep, GroupDroppedSeesTheOverlongPenaltyAsTheStepDoes) {
+  // Equal script rewards, but one completion runs into the soft overlong window: after shaping
+  // the rewards differ, so the group carries signal (what the refill loop counts must be what
+  // grpo_step drops). Budget 10, window 4: a length-8 completion gets (6 - 8) / 4 = -0.5.
+  ScoredPromptGroup g;
+  g.prompt = {1, 2};
+  g.completions.push_back({std::vector<int64_t>(3, 5), {}, 1.0, false});
+  g.completions.push_back({std::vector<int64_t>(8, 5), {}, 1.0, false});
+  AlgorithmConfig algo;
+  algo.drop_equal_groups = true;
+  EXPECT_TRUE(group_dropped(g, algo, 10));
+  algo.overlong_cache = 4;
+  const auto r = shaped_rewards(g, algo, 10);
+  EXPECT_DOUBLE_EQ(*r[0], 1.0);
+  EXPECT_DOUBLE_EQ(*r[1], 0.5);
+  EXPECT_FALSE(group_dropped(g, algo, 10));
+  algo.drop_equal_groups = false;  // without dynamic sampling nothing is dropped
+  algo.overlong_cache = 0;
+  EXPECT_FALSE(group_dropped(g, algo, 10));
+}

@@ -48,6 +48,9 @@ class WorkerSession {
   void pump();
   bool send(const actor::Envelope& envelope);
   const WorkerSpec& spec() const { return spec_; }
+  // How long one blocking call may keep a KeepAlive beating: the learner's startup timeout from
+  // the welcome (at least 60 s). A build, a load or a forward past it is a hang.
+  std::chrono::milliseconds busy_limit() const { return timeout_; }
   bool stopping() const { return spec_.stop && spec_.stop->load(); }
 
   struct LearnerGone : Error {

@@ -39,7 +39,7 @@ int run_reward_actor(WorkerSession& session, const json& welcome) {
     learner::Recipe recipe;  // the learner's resolved recipe: paths already resolved
     recipe.file = welcome.value("recipe_file", "recipe.json");
     recipe.values = welcome.at("recipe");
-    WorkerSession::KeepAlive alive(session, milliseconds(0));  // starting the sandbox processes
+    WorkerSession::KeepAlive alive(session, session.busy_limit());  // starting the sandbox processes
     own = std::make_unique<rewards::Scorer>(recipe.values["reward"]["script"].get<std::string>(),
                                             scorer_options_from_recipe(recipe));
     scorer = own.get();

@@ -95,7 +95,7 @@ class RolloutActor {
       }
       std::string hash;
       {
-        WorkerSession::KeepAlive alive(session_, milliseconds(0));  // a large model loads and hashes for seconds
+        WorkerSession::KeepAlive alive(session_, session_.busy_limit());  // a large model loads and hashes for seconds
         load_weights_blob(lm_, *blob);
         hash = weights_hash(lm_);
       }
@@ -120,7 +120,7 @@ class RolloutActor {
     blob.sha256 = note.at("sha256").get<std::string>();
     std::string hash;
     try {
-      WorkerSession::KeepAlive alive(session_, milliseconds(0));  // the broadcast has its own deadline
+      WorkerSession::KeepAlive alive(session_, session_.busy_limit());  // the broadcast has its own, shorter deadline
       nccl_->broadcast_host(blob.data.data(), blob.data.size());
       if (have_ && *have_ >= version) return;
       if (actor::sha256_hex(blob.data.data(), blob.data.size()) != blob.sha256)
@@ -159,7 +159,7 @@ class RolloutActor {
     {
       // Decode steps beat through options_.between_steps; the prefill of a long batch is one
       // forward, so a KeepAlive covers it.
-      WorkerSession::KeepAlive alive(session_, milliseconds(0));
+      WorkerSession::KeepAlive alive(session_, session_.busy_limit());
       results = rollout::generate(lm_, requests, options_);
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -226,7 +226,8 @@ std::unique_ptr<actor::NcclBroadcaster> join_nccl(WorkerSession& session, const 
 int run_rollout_actor(WorkerSession& session, const json& welcome) {
   std::optional<RolloutActor> actor;
   {
-    WorkerSession::KeepAlive alive(session, milliseconds(0));  // joining NCCL and building a large model take a while
+    // Joining NCCL (its own deadline: the startup timeout) and building a large model take a while.
+    WorkerSession::KeepAlive alive(session, 2 * session.busy_limit());
     auto nccl = join_nccl(session, welcome);
     actor.emplace(session, welcome, std::move(nccl));
   }

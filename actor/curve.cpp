@@ -106,6 +106,10 @@ class ZapHandler {
     rep_.close();
   }
 
+  // False once its context was terminated (the socket closed itself on ETERM): a new context at
+  // the same address must get a new handler, or its servers would run without ZAP (fail open).
+  bool alive() const { return !terminated_; }
+
   void allow(const std::string& domain, const std::string& raw_key) {
     std::lock_guard<std::mutex> lock(mu_);
     allowed_[domain] = raw_key;
@@ -125,7 +129,10 @@ class ZapHandler {
   void serve() {
     while (!stop_) {
       std::vector<zmq::message_t> request;
-      if (!poll_receive(rep_, request)) continue;
+      if (!poll_receive(rep_, request)) {
+        if (!rep_) terminated_ = true;
+        continue;
+      }
       // Request (RFC 27): version, request id, domain, address, routing id, mechanism, credentials...
       const bool well_formed = request.size() >= 6 && request[0].to_string() == "1.0";
       const std::string request_id = request.size() >= 2 ? request[1].to_string() : "";
@@ -151,17 +158,16 @@ class ZapHandler {
   std::mutex mu_;
   std::map<std::string, std::string> allowed_;  // ZAP domain -> the raw client key it accepts
   std::atomic<bool> stop_{false};
+  std::atomic<bool> terminated_{false};
   std::thread thread_;
 };
 
-// One ZAP handler per context, alive while any CURVE server socket of that context is.
+// One ZAP handler per context, alive while any CURVE server socket of that context is: every
+// lease holds the handler it allowed its key on, the registry only finds it. A handler whose
+// context was terminated is never handed out again, even when a new context gets its address.
 struct Registry {
   std::mutex mu;
-  struct Entry {
-    std::unique_ptr<ZapHandler> handler;
-    int owners = 0;
-  };
-  std::map<void*, Entry> by_context;
+  std::map<void*, std::weak_ptr<ZapHandler>> by_context;
 };
 Registry& registry() {
   static Registry r;
@@ -171,24 +177,24 @@ Registry& registry() {
 }  // namespace
 
 struct CurveServerGuard::ZapLease {
-  void* context;
+  std::shared_ptr<ZapHandler> handler;
   std::string domain;
 
-  ZapLease(zmq::context_t& c, std::string d, const std::string& raw_key) : context(c.handle()), domain(std::move(d)) {
+  ZapLease(zmq::context_t& c, std::string d, const std::string& raw_key) : domain(std::move(d)) {
     auto& r = registry();
     std::lock_guard<std::mutex> lock(r.mu);
-    auto& entry = r.by_context[context];
-    if (!entry.handler) entry.handler = std::make_unique<ZapHandler>(c);
-    ++entry.owners;
-    entry.handler->allow(domain, raw_key);
+    auto& slot = r.by_context[c.handle()];
+    handler = slot.lock();
+    if (!handler || !handler->alive()) {
+      handler = std::make_shared<ZapHandler>(c);
+      slot = handler;
+    }
+    handler->allow(domain, raw_key);
   }
   ~ZapLease() {
-    auto& r = registry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    auto it = r.by_context.find(context);
-    if (it == r.by_context.end()) return;
-    it->second.handler->disallow(domain);
-    if (--it->second.owners == 0) r.by_context.erase(it);  // joins the thread, unbinds, closes
+    handler->disallow(domain);
+    std::lock_guard<std::mutex> lock(registry().mu);
+    handler.reset();  // the last lease of a context joins the thread, unbinds and closes, under the lock
   }
 };
 

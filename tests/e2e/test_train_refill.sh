@@ -8,18 +8,13 @@ set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 tiny_setup 8
-cat > "$work/half.lua" <<'LUA'
--- Prompts whose second token is even: reward 1 whatever the completion (no signal).
--- The others: the share of completion ids below 256.
+# Prompts whose second token is even: reward 1 whatever the completion (no signal). The others:
+# tiny_setup's reward (the share of completion ids below 256).
+sed 's/^function reward(sample)$/function low_share(sample)/' "$work/reward.lua" > "$work/half.lua"
+cat >> "$work/half.lua" <<'LUA'
 function reward(sample)
   if sample.tokens[2] % 2 == 0 then return 1 end
-  local low, n = 0, 0
-  for id in sample.completion:gmatch("%d+") do
-    n = n + 1
-    if tonumber(id) < 256 then low = low + 1 end
-  end
-  if n == 0 then return nil end
-  return low / n
+  return low_share(sample)
 end
 LUA
 recipe() {  # NAME ROUNDS

@@ -183,7 +183,7 @@ WeightPublisher::~WeightPublisher() {
   if (endpoint_.rfind("ipc://", 0) == 0 && endpoint_.size() > 6 && endpoint_[6] != '@') ::unlink(endpoint_.c_str() + 6);
 }
 
-void WeightPublisher::publish(WeightBlob blob) {
+std::shared_ptr<const WeightBlob> WeightPublisher::publish(WeightBlob blob) {
   auto refuse_if_not_newer = [&](uint64_t version) {
     const uint64_t current = state_->newest ? state_->newest->blob.version : 0;
     if (state_->newest && version <= current)
@@ -205,7 +205,8 @@ void WeightPublisher::publish(WeightBlob blob) {
   held->blob = std::move(blob);
   std::lock_guard<std::mutex> lock(state_->mu);
   refuse_if_not_newer(held->blob.version);  // again: another thread may have published meanwhile
-  state_->newest = std::move(held);
+  state_->newest = held;
+  return std::shared_ptr<const WeightBlob>(held, &held->blob);  // shares the Held's lifetime
 }
 
 uint64_t WeightPublisher::version() const {

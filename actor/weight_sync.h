@@ -82,8 +82,10 @@ class WeightPublisher {
   WeightPublisher& operator=(const WeightPublisher&) = delete;
 
   // Makes `blob` the newest version (its version must be larger than the current one). Fills
-  // blob.sha256 when empty. Thread-safe; returns without waiting for any subscriber.
-  void publish(WeightBlob blob);
+  // blob.sha256 when empty. Thread-safe; returns without waiting for any subscriber. Returns the
+  // blob as held (with transport "shm" its data is in the segment, and `data` is empty): another
+  // sender of the same bytes (NCCL) can keep it alive instead of copying it.
+  std::shared_ptr<const WeightBlob> publish(WeightBlob blob);
   // The bound endpoint with the port resolved (give it to subscribers).
   std::string endpoint() const { return endpoint_; }
   uint64_t version() const;  // newest published version, 0 before the first

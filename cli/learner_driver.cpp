@@ -643,13 +643,14 @@ double LearnerDriver::publish(model::CausalLM& policy, uint64_t version) {
   const std::string& format = impl_->weight_format;
   actor::WeightBlob blob = weights_to_blob(policy, version, format);  // with its SHA-256
   const std::string blob_sha256 = blob.sha256;
+  const auto held = impl_->publisher->publish(std::move(blob));
   json nccl_note;
   if (impl_->nccl && impl_->nccl->failure().empty()) {
-    impl_->nccl->send(version, std::make_shared<const std::vector<uint8_t>>(blob.data));
-    nccl_note = {{"version", version}, {"bytes", blob.data.size()}, {"sha256", blob.sha256}, {"format", format}};
-    if (impl_->nccl_versions.empty()) nccl_note["table"] = blob.table;  // the same for every version
+    // The same bytes the publisher holds ("nccl" publishes over ZeroMQ, so they are in `data`).
+    impl_->nccl->send(version, std::shared_ptr<const std::vector<uint8_t>>(held, &held->data));
+    nccl_note = {{"version", version}, {"bytes", held->data.size()}, {"sha256", held->sha256}, {"format", format}};
+    if (impl_->nccl_versions.empty()) nccl_note["table"] = held->table;  // the same for every version
   }
-  impl_->publisher->publish(std::move(blob));
   const double secs = seconds_between(t0, Clock::now());
   // With "fp32" a worker's model must hash as the learner's; a quantized version is checked by
   // the SHA-256 of the published bytes (and every worker's model hash equal to the others').

@@ -270,3 +270,18 @@ TEST(NcclHelpers, ABadIdIsAnErrorNotACrash) {
   // With NCCL: a wrong-length id is refused before touching the GPU. Without: a clear error.
   EXPECT_THROW(NcclBroadcaster("abcd", 0, 1, 0), NcclError);
 }
+
+TEST(WeightSync, PublishReturnsTheHeldBlobWithoutACopy) {
+  // What the NCCL sender broadcasts: the publisher's own bytes, kept alive by the returned
+  // pointer even after a newer version replaced them.
+  WeightPublisher pub("inproc://weights-held");
+  const WeightBlob want = make_blob(1, 5000, 7);
+  auto held = pub.publish(want);
+  ASSERT_TRUE(held);
+  EXPECT_EQ(held->data, want.data);
+  EXPECT_EQ(held->sha256, sha256_hex(want.data.data(), want.data.size()));  // filled by publish
+  const uint8_t* bytes = held->data.data();
+  pub.publish(make_blob(2, 5000, 8));
+  EXPECT_EQ(held->data.data(), bytes);  // still the same buffer, still intact
+  EXPECT_EQ(held->data, want.data);
+}

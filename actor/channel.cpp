@@ -1,5 +1,7 @@
 #include "actor/channel.h"
 
+#include <unistd.h>
+
 #include <zmq_addon.hpp>
 
 namespace grpo::actor {
@@ -20,13 +22,23 @@ void open(zmq::socket_t& socket, const std::string& address, const ChannelOption
 
 }  // namespace
 
+IpcFile::IpcFile(const std::string& address, bool bound) {
+  const std::string scheme = "ipc://";
+  if (bound && address.rfind(scheme, 0) == 0 && address.size() > scheme.size() && address[scheme.size()] != '@')
+    path_ = address.substr(scheme.size());
+}
+
+IpcFile::~IpcFile() {
+  if (!path_.empty()) ::unlink(path_.c_str());
+}
+
 zmq::context_t& process_context() {
   static zmq::context_t context(1);
   return context;
 }
 
 Sender::Sender(const std::string& address, const ChannelOptions& options, zmq::context_t& context)
-    : socket_(context, zmq::socket_type::push) {
+    : ipc_file_(address, options.bind), socket_(context, zmq::socket_type::push) {
   open(socket_, address, options, /*sender=*/true);
 }
 
@@ -45,7 +57,7 @@ bool Sender::send(const Message& message, std::chrono::milliseconds timeout) { r
 std::string Sender::endpoint() const { return socket_.get(zmq::sockopt::last_endpoint); }
 
 Receiver::Receiver(const std::string& address, const ChannelOptions& options, zmq::context_t& context)
-    : socket_(context, zmq::socket_type::pull) {
+    : ipc_file_(address, options.bind), socket_(context, zmq::socket_type::pull) {
   open(socket_, address, options, /*sender=*/false);
 }
 

@@ -22,6 +22,21 @@ struct ChannelOptions {
   int linger_ms = 0;           // on close, how long unsent messages are kept
 };
 
+// The socket file of an ipc:// endpoint this process bound, removed when the socket is gone:
+// libzmq leaves it behind when the process exits soon after closing. Abstract names
+// ("ipc://@name") have no file.
+class IpcFile {
+ public:
+  IpcFile() = default;
+  IpcFile(const std::string& address, bool bound);
+  ~IpcFile();
+  IpcFile(const IpcFile&) = delete;
+  IpcFile& operator=(const IpcFile&) = delete;
+
+ private:
+  std::string path_;
+};
+
 class Sender {
  public:
   Sender(const std::string& address, const ChannelOptions& options, zmq::context_t& context = process_context());
@@ -33,6 +48,7 @@ class Sender {
   std::string endpoint() const;
 
  private:
+  IpcFile ipc_file_;  // before socket_: removed after the socket is closed
   zmq::socket_t socket_;
 };
 
@@ -47,6 +63,7 @@ class Receiver {
   std::string endpoint() const;
 
  private:
+  IpcFile ipc_file_;  // before socket_: removed after the socket is closed
   zmq::socket_t socket_;
   size_t dropped_ = 0;
   std::string last_drop_reason_;

@@ -415,6 +415,14 @@ struct LearnerDriver::Impl {
     }
   }
 
+  // Only the incarnations this run started may say hello: in process mode the ones it spawned
+  // (workers holds them from the start), otherwise the first (threads and launcher ranks are
+  // never restarted by us). A peer with the token cannot slip in as an extra worker of a rank.
+  bool incarnation_expected(const std::string& peer, int incarnation) const {
+    if (setup.mode == WorkerMode::kProcesses) return workers.count(peer) > 0;
+    return incarnation == 0;
+  }
+
   void on_hello(const std::string& peer, const json& body) {
     const std::string role = body.value("role", "");
     const int rank = body.value("rank", -1);
@@ -423,6 +431,9 @@ struct LearnerDriver::Impl {
     if (body.value("token", "") != token) refusal = "wrong run token";
     else if (rank < 0 || rank >= count) refusal = "no " + role + " worker of rank " + std::to_string(rank) + " in this run";
     else if (peer != worker_identity(role, rank, body.value("incarnation", 0))) refusal = "identity does not match role and rank";
+    else if (!incarnation_expected(peer, body.value("incarnation", 0)))
+      refusal = "no incarnation " + std::to_string(body.value("incarnation", 0)) + " of " + role + " worker " +
+                std::to_string(rank) + " was started by this run";
     if (!refusal.empty()) {
       ++refused_since_step;
       hub->send(peer, actor::Message{actor::Shutdown{"refused: " + refusal}}, milliseconds(0));

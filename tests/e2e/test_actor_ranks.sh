@@ -3,7 +3,8 @@
 # (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT) become
 # the learner (rank 0, listening on tcp 127.0.0.1:MASTER_PORT), a rollout worker (rank 1) and a
 # reward worker (rank 2). The run finishes with every prompt scored and the rollout worker's
-# weights equal to the learner's; a `grpo worker` with the wrong GRPO_RUN_TOKEN is refused.
+# weights equal to the learner's; a `grpo worker` with the wrong GRPO_RUN_TOKEN is refused, and so
+# is one with the right token claiming an incarnation the run never started.
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/actor_lib.sh"
@@ -19,11 +20,17 @@ rank() {  # RANK: one torchrun-style rank
 # queue until the learner listens, so the learner sees it before step 1.
 GRPO_RUN_TOKEN=guess GRPO_WORKER_HELLO_MS=60000 "$GRPO" worker --role rollout --rank 0 --incarnation 7 \
   --connect "tcp://127.0.0.1:$port" >"$work/intruder.log" 2>&1 & ri=$!
+# One that has the token but claims an incarnation this run never started (launcher ranks are
+# always incarnation 0): refused too, instead of joining as an extra rollout worker 0.
+GRPO_RUN_TOKEN=s3cret GRPO_WORKER_HELLO_MS=60000 "$GRPO" worker --role rollout --rank 0 --incarnation 3 \
+  --connect "tcp://127.0.0.1:$port" >"$work/intruder2.log" 2>&1 & ri2=$!
 rank 2 & r2=$!
 rank 1 & r1=$!
 rank 0 & r0=$!
 wait $ri && bad "the intruder was welcomed" || ok
 grep -q "refused: wrong run token" "$work/intruder.log" && ok || bad "intruder not told why: $(cat "$work/intruder.log")"
+wait $ri2 && bad "the intruder with the token was welcomed" || ok
+grep -q "refused: no incarnation 3 of rollout worker 0" "$work/intruder2.log" && ok || bad "intruder 2 not told why: $(cat "$work/intruder2.log")"
 wait $r0 && ok || bad "rank 0 (learner) failed: $(tail -5 "$work/rank0.log")"
 wait $r1 && ok || bad "rank 1 (rollout) failed: $(tail -5 "$work/rank1.log")"
 wait $r2 && ok || bad "rank 2 (reward) failed: $(tail -5 "$work/rank2.log")"

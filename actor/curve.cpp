@@ -13,6 +13,7 @@
 
 #include "actor/weight_sync.h"  // sha256_hex: the hash actor/ already links (OpenSSL or libsodium)
 #include "common/error.h"
+#include "common/hex.h"
 
 namespace grpo::actor {
 namespace {
@@ -22,17 +23,10 @@ constexpr auto kPollInterval = std::chrono::milliseconds(100);  // how soon a st
 
 std::atomic<size_t> g_refused{0};
 
-// 32 raw bytes from 64 hex digits.
-std::string hex_to_bytes(const std::string& hex) {
-  GRPO_CHECK(hex.size() == 64, "expected a 64-digit SHA-256");
-  std::string out(32, '\0');
-  for (size_t i = 0; i < 32; ++i) out[i] = static_cast<char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  return out;
-}
-
-std::string z85_encode_key(const std::string& raw32) {
+std::string z85_encode_key(const std::vector<uint8_t>& raw32) {
+  GRPO_CHECK(raw32.size() == 32, "a CURVE key has 32 bytes");
   char text[41];
-  GRPO_CHECK(zmq_z85_encode(text, reinterpret_cast<const uint8_t*>(raw32.data()), 32) != nullptr, "zmq_z85_encode failed");
+  GRPO_CHECK(zmq_z85_encode(text, raw32.data(), 32) != nullptr, "zmq_z85_encode failed");
   return std::string(text, 40);
 }
 

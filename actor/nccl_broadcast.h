@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/hex.h"
 
 namespace grpo::actor {
 
@@ -41,9 +42,9 @@ constexpr size_t kNcclUniqueIdBytes = 128;  // sizeof(ncclUniqueId)
 // Every communicator needs a new id (NVIDIA/nccl#1038).
 std::string nccl_new_unique_id_hex();
 
-// Hex text <-> bytes for ids passed through environment variables or messages.
-std::string bytes_to_hex(const void* data, size_t bytes);
-std::vector<uint8_t> hex_to_bytes(const std::string& hex);  // throws grpo::Error on a bad digit or odd length
+// Hex text <-> bytes for ids passed through environment variables or messages (common/hex.h).
+using grpo::bytes_to_hex;
+using grpo::hex_to_bytes;
 
 struct NcclBroadcastOptions {
   size_t bucket_bytes = 256u << 20;         // bytes per ncclBroadcast call

@@ -1,5 +1,7 @@
 #include "actor/weight_sync.h"
 
+#include "common/hex.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -100,13 +102,7 @@ class Sha256 {
 #else
     crypto_hash_sha256_final(&state_, digest);
 #endif
-    static const char* digits = "0123456789abcdef";
-    std::string out(64, '0');
-    for (int i = 0; i < 32; ++i) {
-      out[2 * i] = digits[digest[i] >> 4];
-      out[2 * i + 1] = digits[digest[i] & 15];
-    }
-    return out;
+    return bytes_to_hex(digest, sizeof digest);
   }
 
  private:

@@ -37,19 +37,31 @@ zmq::context_t& process_context() {
   return context;
 }
 
+std::optional<Frames> receive_frames(zmq::socket_t& socket, std::chrono::milliseconds timeout) {
+  socket.set(zmq::sockopt::rcvtimeo, static_cast<int>(std::max<long>(0, timeout.count())));
+  std::vector<zmq::message_t> parts;
+  if (!zmq::recv_multipart(socket, std::back_inserter(parts))) return std::nullopt;
+  Frames frames;
+  frames.reserve(parts.size());
+  for (auto& p : parts) frames.emplace_back(static_cast<const char*>(p.data()), p.size());
+  return frames;
+}
+
+bool send_frames(zmq::socket_t& socket, const Frames& frames, std::chrono::milliseconds timeout) {
+  socket.set(zmq::sockopt::sndtimeo, static_cast<int>(timeout.count()));
+  std::vector<zmq::const_buffer> buffers;
+  buffers.reserve(frames.size());
+  for (const auto& f : frames) buffers.emplace_back(f.data(), f.size());
+  return zmq::send_multipart(socket, buffers).has_value();
+}
+
 Sender::Sender(const std::string& address, const ChannelOptions& options, zmq::context_t& context)
     : ipc_file_(address, options.bind), socket_(context, zmq::socket_type::push) {
   open(socket_, address, options, /*sender=*/true);
 }
 
 bool Sender::send_frames(const Frames& frames, std::chrono::milliseconds timeout) {
-  socket_.set(zmq::sockopt::sndtimeo, static_cast<int>(timeout.count()));
-  std::vector<zmq::const_buffer> buffers;
-  buffers.reserve(frames.size());
-  for (const auto& f : frames) buffers.emplace_back(f.data(), f.size());
-  // ZeroMQ queues multipart messages atomically: either every frame is accepted or none.
-  auto sent = zmq::send_multipart(socket_, buffers);
-  return sent.has_value();
+  return actor::send_frames(socket_, frames, timeout);
 }
 
 bool Sender::send(const Message& message, std::chrono::milliseconds timeout) { return send_frames(encode(message), timeout); }
@@ -66,15 +78,10 @@ std::optional<Message> Receiver::receive(std::chrono::milliseconds timeout) {
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() < 0) left = std::chrono::milliseconds(0);
-    socket_.set(zmq::sockopt::rcvtimeo, static_cast<int>(left.count()));
-    std::vector<zmq::message_t> parts;
-    auto got = zmq::recv_multipart(socket_, std::back_inserter(parts));
-    if (!got) return std::nullopt;
-    Frames frames;
-    frames.reserve(parts.size());
-    for (auto& p : parts) frames.emplace_back(static_cast<const char*>(p.data()), p.size());
+    auto frames = receive_frames(socket_, left);
+    if (!frames) return std::nullopt;
     try {
-      return decode(frames);
+      return decode(*frames);
     } catch (const DecodeError& e) {
       ++dropped_;
       last_drop_reason_ = e.what();

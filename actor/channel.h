@@ -16,6 +16,12 @@ namespace grpo::actor {
 // The process-wide ZeroMQ context: inproc:// endpoints only connect within one context.
 zmq::context_t& process_context();
 
+// One multipart message from `socket` as frames, or nullopt when none came within `timeout`.
+std::optional<Frames> receive_frames(zmq::socket_t& socket, std::chrono::milliseconds timeout);
+// Queues `frames` as one multipart message (atomically: all frames or none); false when the
+// queue stayed full for `timeout`. ZeroMQ errors other than a timeout are thrown (zmq::error_t).
+bool send_frames(zmq::socket_t& socket, const Frames& frames, std::chrono::milliseconds timeout);
+
 struct ChannelOptions {
   bool bind = false;           // true: this end binds the address; false: connects to it
   int high_water_mark = 16;    // messages queued per direction before send() waits

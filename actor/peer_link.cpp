@@ -12,25 +12,12 @@ bool is_control(const Frames& frames) {
   return frames.size() == 1 && frames[0].size() >= 4 && frames[0].compare(0, 4, kControlMagic) == 0;
 }
 
-std::optional<Frames> receive_frames(zmq::socket_t& socket, std::chrono::milliseconds timeout) {
-  socket.set(zmq::sockopt::rcvtimeo, static_cast<int>(std::max<long>(0, timeout.count())));
-  std::vector<zmq::message_t> parts;
-  auto got = zmq::recv_multipart(socket, std::back_inserter(parts));
-  if (!got) return std::nullopt;
-  Frames frames;
-  frames.reserve(parts.size());
-  for (auto& p : parts) frames.emplace_back(static_cast<const char*>(p.data()), p.size());
-  return frames;
-}
-
-bool send_frames(zmq::socket_t& socket, const Frames& frames, std::chrono::milliseconds timeout) {
-  socket.set(zmq::sockopt::sndtimeo, static_cast<int>(timeout.count()));
-  std::vector<zmq::const_buffer> buffers;
-  buffers.reserve(frames.size());
-  for (const auto& f : frames) buffers.emplace_back(f.data(), f.size());
+// actor/channel.h's send_frames, where an error is a refusal too: EHOSTUNREACH, the ROUTER does
+// not know this peer (any more).
+bool send_or_refused(zmq::socket_t& socket, const Frames& frames, std::chrono::milliseconds timeout) {
   try {
-    return zmq::send_multipart(socket, buffers).has_value();
-  } catch (const zmq::error_t&) {  // EHOSTUNREACH: the ROUTER does not know this peer (any more)
+    return send_frames(socket, frames, timeout);
+  } catch (const zmq::error_t&) {
     return false;
   }
 }
@@ -75,7 +62,7 @@ Hub::Hub(const std::string& address, int high_water_mark, zmq::context_t& contex
 bool Hub::send(const std::string& peer, const Envelope& envelope, std::chrono::milliseconds timeout) {
   Frames frames = encode_envelope(envelope);
   frames.insert(frames.begin(), peer);
-  return send_frames(socket_, frames, timeout);
+  return send_or_refused(socket_, frames, timeout);
 }
 
 std::optional<Incoming> Hub::receive(std::chrono::milliseconds timeout) {
@@ -115,7 +102,7 @@ WorkerLink::WorkerLink(const std::string& address, const std::string& identity, 
 }
 
 bool WorkerLink::send(const Envelope& envelope, std::chrono::milliseconds timeout) {
-  return send_frames(socket_, encode_envelope(envelope), timeout);
+  return send_or_refused(socket_, encode_envelope(envelope), timeout);
 }
 
 std::optional<Envelope> WorkerLink::receive(std::chrono::milliseconds timeout) {

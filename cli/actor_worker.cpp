@@ -113,7 +113,7 @@ std::optional<actor::Envelope> WorkerSession::next(milliseconds timeout) {
 
 WorkerSession::KeepAlive::KeepAlive(WorkerSession& session, milliseconds limit) : session_(session) {
   thread_ = std::thread([this, limit] {
-    const auto until = limit.count() > 0 ? Clock::now() + limit : Clock::time_point::max();
+    const auto until = Clock::now() + limit;
     std::unique_lock lock(mutex_);
     while (!done_ && Clock::now() < until) {
       lock.unlock();

@@ -59,7 +59,7 @@ class WorkerSession {
 
   // Keeps the heartbeats going from a second thread while the worker is inside one long call
   // that cannot call beat() itself (scoring a group, loading a version, building the model): a
-  // busy worker must not look dead. After `limit` (0 = none) it stops beating, so a call that
+  // busy worker must not look dead. After `limit` it stops beating, so a call that
   // hangs still ends in the learner declaring the worker lost and handing its work to others.
   class KeepAlive {
    public:

@@ -124,7 +124,7 @@ struct LearnerDriver::Impl {
   uint64_t max_staleness = 0;
   milliseconds heartbeat{1000}, worker_timeout{10000};
   std::string hub_address, weights_address, weights_advertised;
-  json welcome, nccl_welcome;
+  json welcome;
   std::string weight_format = "fp32";  // runtime.weight_format
   std::string curve_key_file;
   std::optional<actor::CurveKeys> curve;  // set when tcp endpoints use CURVE
@@ -232,6 +232,7 @@ struct LearnerDriver::Impl {
       auto port = weights_advertised.substr(weights_advertised.rfind(':') + 1);
       weights_advertised = "tcp://" + setup.advertise_host + ":" + port;
     }
+    json nccl_welcome;  // what the rollout ranks need to join the communicator
     if (weight_sync == "nccl") {
       // Rank 0 is the learner, rank r + 1 rollout worker r; the id goes to them in the welcome.
       const std::string id = actor::nccl_new_unique_id_hex();
@@ -253,7 +254,7 @@ struct LearnerDriver::Impl {
                {"heartbeat_ms", heartbeat.count()},
                {"learner_timeout_ms", startup_timeout().count()},
                {"set_threads", setup.mode != WorkerMode::kThreads}};
-    if (nccl) welcome["nccl"] = nccl_welcome;
+    if (nccl) welcome["nccl"] = std::move(nccl_welcome);
     role_missing_since[0] = role_missing_since[1] = Clock::now();
 
     dispatcher = std::thread([this] { loop(); });
@@ -427,13 +428,14 @@ struct LearnerDriver::Impl {
     const std::string role = body.value("role", "");
     const int rank = body.value("rank", -1);
     const int count = role == "rollout" ? rollout_count : role == "reward" ? reward_count : 0;
+    const int incarnation = body.value("incarnation", 0);
     std::string refusal;
     if (body.value("token", "") != token) refusal = "wrong run token";
     else if (rank < 0 || rank >= count) refusal = "no " + role + " worker of rank " + std::to_string(rank) + " in this run";
-    else if (peer != worker_identity(role, rank, body.value("incarnation", 0))) refusal = "identity does not match role and rank";
-    else if (!incarnation_expected(peer, body.value("incarnation", 0)))
-      refusal = "no incarnation " + std::to_string(body.value("incarnation", 0)) + " of " + role + " worker " +
-                std::to_string(rank) + " was started by this run";
+    else if (peer != worker_identity(role, rank, incarnation)) refusal = "identity does not match role and rank";
+    else if (!incarnation_expected(peer, incarnation))
+      refusal = "no incarnation " + std::to_string(incarnation) + " of " + role + " worker " + std::to_string(rank) +
+                " was started by this run";
     if (!refusal.empty()) {
       ++refused_since_step;
       hub->send(peer, actor::Message{actor::Shutdown{"refused: " + refusal}}, milliseconds(0));
@@ -443,7 +445,7 @@ struct LearnerDriver::Impl {
     if (!w.welcomed) {
       w.role = role;
       w.rank = rank;
-      w.incarnation = body.value("incarnation", 0);
+      w.incarnation = incarnation;
       if (!w.pid) w.pid = body.value("pid", 0L);
       w.welcomed = true;
       w.ready = role == "reward";  // a scorer is up at once; a rollout worker builds a model
@@ -652,9 +654,7 @@ LearnerDriver::~LearnerDriver() {
 double LearnerDriver::publish(model::CausalLM& policy, uint64_t version) {
   const auto t0 = Clock::now();
   const std::string& format = impl_->weight_format;
-  actor::WeightBlob blob = weights_to_blob(policy, version, format);  // with its SHA-256
-  const std::string blob_sha256 = blob.sha256;
-  const auto held = impl_->publisher->publish(std::move(blob));
+  const auto held = impl_->publisher->publish(weights_to_blob(policy, version, format));  // with its SHA-256
   json nccl_note;
   if (impl_->nccl && impl_->nccl->failure().empty()) {
     // The same bytes the publisher holds ("nccl" publishes over ZeroMQ, so they are in `data`).
@@ -668,7 +668,7 @@ double LearnerDriver::publish(model::CausalLM& policy, uint64_t version) {
   const std::string hash = format == "fp32" ? weights_hash(policy) : "";
   std::lock_guard<std::mutex> lk(impl_->mu);
   impl_->learner_hash[version] = hash;
-  impl_->learner_blob_sha256[version] = blob_sha256;
+  impl_->learner_blob_sha256[version] = held->sha256;
   impl_->publish_seconds[version] = secs;
   impl_->version = version;
   impl_->announce_pending = true;

@@ -93,17 +93,23 @@ class RolloutActor {
         session_.pump();  // notices a learner that is gone
         continue;
       }
-      std::string hash;
-      {
-        WorkerSession::KeepAlive alive(session_, session_.busy_limit());  // a large model loads and hashes for seconds
-        load_weights_blob(lm_, *blob);
-        hash = weights_hash(lm_);
-      }
-      have_ = policy_version(blob->version);
-      const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      session_.send(actor::Control{"weights", {{"version", *have_}, {"hash", hash}, {"seconds", seconds},
-                                               {"blob_sha256", blob->sha256}}});
+      install(*blob, t0, "pull");
     }
+  }
+
+  // Loads a version that arrived whole and checked, and reports it (version, the hash of the
+  // model it made, the published bytes' SHA-256, the seconds since `t0`, and how it came).
+  void install(const actor::WeightBlob& blob, Clock::time_point t0, const char* via) {
+    std::string hash;
+    {
+      WorkerSession::KeepAlive alive(session_, session_.busy_limit());  // a large model loads and hashes for seconds
+      load_weights_blob(lm_, blob);
+      hash = weights_hash(lm_);
+    }
+    have_ = policy_version(blob.version);
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    session_.send(actor::Control{"weights", {{"version", *have_}, {"hash", hash}, {"seconds", seconds}, {"via", via},
+                                             {"blob_sha256", blob.sha256}}});
   }
 
   // One broadcast version: every member takes part, even one that already holds it.
@@ -118,15 +124,14 @@ class RolloutActor {
     blob.table = nccl_table_;
     blob.data.resize(note.at("bytes").get<size_t>());
     blob.sha256 = note.at("sha256").get<std::string>();
-    std::string hash;
     try {
-      WorkerSession::KeepAlive alive(session_, session_.busy_limit());  // the broadcast has its own, shorter deadline
-      nccl_->broadcast_host(blob.data.data(), blob.data.size());
+      {
+        WorkerSession::KeepAlive alive(session_, session_.busy_limit());  // the broadcast has its own, shorter deadline
+        nccl_->broadcast_host(blob.data.data(), blob.data.size());
+      }
       if (have_ && *have_ >= version) return;
       if (actor::sha256_hex(blob.data.data(), blob.data.size()) != blob.sha256)
         throw actor::NcclError("version " + std::to_string(version) + " arrived with another SHA-256 than the learner's");
-      load_weights_blob(lm_, blob);
-      hash = weights_hash(lm_);
     } catch (const actor::NcclError& e) {
       nccl_->abort();  // after a hash mismatch it is still healthy: a finalize would wait for the learner
       nccl_.reset();
@@ -136,10 +141,7 @@ class RolloutActor {
       sync_weights(version);
       return;
     }
-    have_ = version;
-    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    session_.send(actor::Control{"weights", {{"version", version}, {"hash", hash}, {"seconds", seconds}, {"via", "nccl"},
-                                             {"blob_sha256", blob.sha256}}});
+    install(blob, t0, "nccl");
   }
 
   void serve(const actor::PromptBatch& batch) {

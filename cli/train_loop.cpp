@@ -196,6 +196,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   const long steps = v["train"]["steps"].get<long>();
   const long save_every = v["train"]["save_every"].get<long>();
   const size_t per_step = static_cast<size_t>(v["rollout"]["prompts_per_step"].get<long>());
+  const size_t step_prompts = std::min(per_step, prompts.size());  // a small dataset gives each step all of it
   const bool shuffle = v["data"]["shuffle"].get<bool>();
   std::mt19937_64 rng(seed);
   std::vector<size_t> order(prompts.size());
@@ -303,7 +304,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     // rollouts of later steps run while this one trains.
     while (submitted < std::min<long>(steps, step + static_cast<long>(max_staleness) + submit_extra)) {
       ++submitted;
-      driver.submit(submitted, draw(submitted, std::min(per_step, prompts.size()), 0));
+      driver.submit(submitted, draw(submitted, step_prompts, 0));
     }
     auto rollouts = driver.wait_step(step);
     std::vector<learner::ScoredPromptGroup> groups;
@@ -346,8 +347,8 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     for (long round = 1; round <= algo.refill_rounds; ++round) {
       size_t with_signal = 0;
       for (const auto& g : groups) with_signal += !learner::group_dropped(g, algo, step_options.max_new_tokens);
-      if (with_signal >= std::min(per_step, prompts.size())) break;
-      const size_t need = std::min(per_step, prompts.size()) - with_signal;
+      if (with_signal >= step_prompts) break;
+      const size_t need = step_prompts - with_signal;
       const long batch_id = refill_batch_id(step, round);
       driver.submit(batch_id, draw(step, need, round));
       auto more = driver.wait_step(batch_id);

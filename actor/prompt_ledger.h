@@ -1,6 +1,6 @@
 // The learner's account of every prompt of every step, from dispatch until its scored group is
 // handed to the trainer (runtime.md §3.4, §6). No sockets and no threads here: the dispatcher
-// (cli/learner_driver.cpp) tells the ledger what happened and asks it what to do next, so the
+// (actor/learner_driver.cpp) tells the ledger what happened and asks it what to do next, so the
 // rules below are unit-tested on their own.
 //
 // A slot is one prompt position of one step. It moves

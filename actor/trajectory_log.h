@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "actor/messages.h"
+#include "actor/transport/messages.h"
 
 namespace grpo::actor {
 

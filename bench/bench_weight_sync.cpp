@@ -30,9 +30,9 @@
 #include <vector>
 
 #include "bench/python_peer.h"
-#include "actor/channel.h"
-#include "actor/messages.h"
-#include "actor/weight_sync.h"
+#include "actor/transport/channel.h"
+#include "actor/transport/messages.h"
+#include "actor/weights/weight_sync.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/weight_blob.h"
@@ -85,7 +85,7 @@ int run_subscriber(const std::string& endpoint, int versions, bool verify) {
   o.verify_sha256 = verify;
   actor::WeightSubscriber sub(endpoint, o, context);
   uint64_t have = 0;
-  actor::WeightBlob previous;  // recycled, as a worker that is done with the last version does
+  grpo::WeightBlob previous;  // recycled, as a worker that is done with the last version does
   for (int i = 0; i < versions;) {
     auto b = sub.fetch_newer(have, 1000ms, &previous);
     if (!b) {
@@ -175,7 +175,7 @@ model::ModelConfig config_100m() {
 // Median seconds from publish() to the child's copy, for `reps` versions after one warm-up. With
 // `hashing` the learner hashes in publish() and the child verifies (the protocol as used); without,
 // the hash is precomputed and the child does not check it (the transport alone).
-double time_publication(const actor::WeightBlob& blob, const std::string& transport, const std::string& address, int reps,
+double time_publication(const grpo::WeightBlob& blob, const std::string& transport, const std::string& address, int reps,
                         bool hashing) {
   actor::WeightSyncOptions o;
   o.transport = transport == "shm" ? "shm" : "zmq";
@@ -184,7 +184,7 @@ double time_publication(const actor::WeightBlob& blob, const std::string& transp
   Child child(self_exe() + " --subscribe " + pub.endpoint() + " " + std::to_string(reps + 1) + (hashing ? " verify" : " raw"));
   std::vector<double> seconds;
   for (int r = 0; r <= reps; ++r) {
-    actor::WeightBlob copy = blob;  // made before the clock starts
+    grpo::WeightBlob copy = blob;  // made before the clock starts
     copy.version = static_cast<uint64_t>(r + 1);
     if (hashing) copy.sha256.clear();  // publish() hashes, inside the timed region
     const int64_t t0 = now_ns();
@@ -219,7 +219,7 @@ void bench_weights(const Args& a) {
     for (const auto& p : lm->parameters()) params += p.numel();
     const int reps = params > 20'000'000 ? std::max(3, a.reps / 2) : a.reps;
     for (auto format : {model::PublishFormat::kFp32, model::PublishFormat::kBf16, model::PublishFormat::kFp8}) {
-      const actor::WeightBlob blob = model::publish_blob(lm, format, 1);
+      const grpo::WeightBlob blob = model::publish_blob(lm, format, 1);
       const size_t bytes = blob.data.size();
       std::vector<double> gbps;
       int n = 0;
@@ -251,7 +251,7 @@ void bench_weights(const Args& a) {
   // The subscriber's verification cost, for reading the table.
   std::vector<uint8_t> buf(256u << 20, 7);
   const int64_t t0 = now_ns();
-  const std::string h = actor::sha256_hex(buf.data(), buf.size());
+  const std::string h = grpo::sha256_hex(buf.data(), buf.size());
   std::printf("(SHA-256 of 256 MiB in this build: %.2f GB/s; \"verified\" pays it twice, learner and worker)\n",
               buf.size() / ((now_ns() - t0) * 1e-9) / 1e9);
 }

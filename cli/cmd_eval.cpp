@@ -1,13 +1,13 @@
 // grpo eval: pass@1 (greedy), mean@K and pass@K of a checkpoint on a recipe's held-out set,
-// per difficulty level (cli/evaluate.h).
+// per difficulty level (actor/evaluate.h).
 #include <cstdio>
 #include <filesystem>
 #include <optional>
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "cli/evaluate.h"
-#include "cli/recipe_scorer.h"
+#include "actor/evaluate.h"
+#include "actor/recipe_scorer.h"
 #include "common/atomic_file.h"
 #include "learner/recipe.h"
 #include "model/checkpoint.h"
@@ -32,7 +32,7 @@ int run_eval_command(const std::vector<std::string>& argv) {
   require_exists(recipe_path, "recipe");
   const learner::Recipe recipe = learner::load_recipe(recipe_path);
   const auto& v = recipe.values;
-  EvalOptions eo;
+  actor::EvalOptions eo;
   eo.samples = args.get_int("--samples", v["eval"]["samples"].get<long>());
   eo.temperature = args.get_double("--temperature", v["eval"]["temperature"].get<double>());
   if (eo.samples < 1) throw UsageError("--samples must be >= 1");
@@ -42,26 +42,26 @@ int run_eval_command(const std::vector<std::string>& argv) {
   eo.seed = v["train"]["seed"].get<uint64_t>();
 
   // Forked before LibTorch starts threads.
-  rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), scorer_options_from_recipe(recipe));
+  rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), actor::scorer_options_from_recipe(recipe));
 
   const std::string eval_path = v["data"]["eval"].get<std::string>();
   auto lm = model::load_checkpoint(ckpt);
   std::optional<Tokenizer> tokenizer;
   if (std::filesystem::exists(ckpt + "/tokenizer.json")) tokenizer = Tokenizer::from_file(ckpt + "/tokenizer.json");
   const std::string hint = "tokenizer.json in " + ckpt;
-  std::vector<PromptRow> prompts;
+  std::vector<actor::PromptRow> prompts;
   if (!eval_path.empty()) {
-    prompts = read_prompt_rows(eval_path, tokenizer ? &*tokenizer : nullptr, lm->config.bos_token_id, hint);
+    prompts = actor::read_prompt_rows(eval_path, tokenizer ? &*tokenizer : nullptr, lm->config.bos_token_id, hint);
   } else {
     if (v["task"]["family"].get<std::string>().empty())
       throw file_error(recipe.file, "data.eval", "is empty and no task.family generates an eval set");
     // The train and SFT sets are generated too: the held-out set skips their prompts, so without
     // them it would not be the set `grpo run` evaluates.
     const auto data = recipes::make_task_data(recipes::task_spec_from_json(v["task"]));
-    prompts = prompt_rows_from_json(data.eval, recipe.file + " task (held-out set)", tokenizer ? &*tokenizer : nullptr,
+    prompts = actor::prompt_rows_from_json(data.eval, recipe.file + " task (held-out set)", tokenizer ? &*tokenizer : nullptr,
                                     lm->config.bos_token_id, hint);
   }
-  const EvalReport report = evaluate(lm, tokenizer ? &*tokenizer : nullptr, prompts, scorer, eo);
+  const actor::EvalReport report = actor::evaluate(lm, tokenizer ? &*tokenizer : nullptr, prompts, scorer, eo);
   std::printf("%s", report.table().c_str());
   if (args.has("--json")) write_file_atomic(args.get("--json", ""), report.to_json().dump(2) + "\n");
   return 0;

@@ -4,7 +4,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "cli/prompt_rows.h"
+#include "actor/prompt_rows.h"
 #include "common/atomic_file.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
@@ -60,11 +60,11 @@ int run_generate(const std::vector<std::string>& argv) {
   std::vector<rollout::GenerationRequest> requests;
   if (args.has("--prompt")) {
     requests.push_back(base);
-    requests.back().prompt = encode_prompt(args.get("--prompt", ""), tok, lm->config.bos_token_id, "--prompt", hint);
+    requests.back().prompt = actor::encode_prompt(args.get("--prompt", ""), tok, lm->config.bos_token_id, "--prompt", hint);
   } else {
     const std::string path = args.get("--prompts", "");
     require_exists(path, "prompts file");
-    for (auto& row : read_prompt_rows(path, tok, lm->config.bos_token_id, hint)) {
+    for (auto& row : actor::read_prompt_rows(path, tok, lm->config.bos_token_id, hint)) {
       requests.push_back(base);
       requests.back().prompt = std::move(row.tokens);
     }

@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/jsonl.h"
 #include "model/checkpoint.h"
 #include "model/logprobs.h"
 #include "model/tokenizer.h"
@@ -60,17 +61,8 @@ int run_logprobs(const std::vector<std::string>& argv) {
   lm->eval();
   std::unique_ptr<Tokenizer> tokenizer;
   std::ostringstream out;
-  std::istringstream lines(read_file(input));
-  std::string line;
-  for (int64_t number = 1; std::getline(lines, line); ++number) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = input + ":" + std::to_string(number);
-    nlohmann::json row;
-    try {
-      row = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw file_error(where, "", std::string("not valid JSON (") + e.what() + ")");
-    }
+  for (auto& [row, number] : read_jsonl(input)) {
+    const std::string where = input + ": line " + std::to_string(number);
     auto ids = row_tokens(row, where, ckpt, tokenizer);
     for (int64_t id : ids)
       if (id < 0 || id >= lm->config.vocab_size)

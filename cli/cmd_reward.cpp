@@ -12,6 +12,8 @@
 #include "cli/command.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/jsonl.h"
+#include "rewards/reward_sample.h"
 #include "rewards/scorer.h"
 
 namespace grpo::cli {
@@ -40,18 +42,16 @@ const char* kUsage =
     "--timeout-ms MS, --instructions N, --memory-mb MB   per-sample limits (defaults 2000, 2e7, 64)\n"
     "Exit code: 0 when the script ran (even if samples failed), 1 when it does not load, 2 for usage.";
 
-std::vector<json> read_jsonl(const std::string& path) {
-  std::istringstream in(read_file(path));
+std::vector<json> read_values(const std::string& path) {
   std::vector<json> rows;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json j = json::parse(line, nullptr, false);
-    if (j.is_discarded())
-      throw file_error(path, "line " + std::to_string(n), "is not valid JSON (one JSON value per line expected)");
-    rows.push_back(std::move(j));
-  }
+  for (auto& line : read_jsonl(path)) rows.push_back(std::move(line.value));
   return rows;
+}
+
+// A row's or a completion line's own finish reason, "stop" when it has none.
+std::string finish_reason_of(const json& j) {
+  const auto it = j.find("finish_reason");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string("stop");
 }
 
 // Builds the groups: with --completions, k completions per row; else the rows' own
@@ -72,18 +72,15 @@ std::vector<rewards::SampleGroup> build_groups(const std::string& data_path, con
       rewards::SampleGroup group;
       for (size_t c = 0; c < k; ++c) {
         const json& line = (*completions)[r * k + c];
-        json sample = rows[r];
         if (line.is_string()) {
-          sample["completion"] = line;
+          group.push_back(rewards::reward_sample(rows[r], line.get<std::string>(), finish_reason_of(rows[r])));
         } else if (line.is_object() && line.contains("completion") && line["completion"].is_string()) {
-          sample["completion"] = line["completion"];
-          if (line.contains("finish_reason")) sample["finish_reason"] = line["finish_reason"];
+          group.push_back(rewards::reward_sample(rows[r], line["completion"].get<std::string>(),
+                                                 finish_reason_of(line.contains("finish_reason") ? line : rows[r])));
         } else {
           throw file_error(comp_path, "line " + std::to_string(r * k + c + 1),
                            "expected a JSON string or an object with a string `completion`");
         }
-        if (!sample.contains("finish_reason")) sample["finish_reason"] = "stop";
-        group.push_back(std::move(sample));
       }
       groups.push_back(std::move(group));
     }
@@ -93,8 +90,7 @@ std::vector<rewards::SampleGroup> build_groups(const std::string& data_path, con
     if (!rows[i].contains("completion") || !rows[i]["completion"].is_string())
       throw file_error(data_path, "line " + std::to_string(i + 1) + ": completion",
                        "missing or not a string; give each row a `completion` or pass --completions FILE.jsonl");
-    json sample = rows[i];
-    if (!sample.contains("finish_reason")) sample["finish_reason"] = "stop";
+    json sample = rewards::reward_sample(rows[i], rows[i]["completion"].get<std::string>(), finish_reason_of(rows[i]));
     const bool same_prompt =
         !groups.empty() && groups.back().back().value("prompt", json()) == sample.value("prompt", json());
     if (!same_prompt) groups.emplace_back();
@@ -146,9 +142,9 @@ int run(const std::vector<std::string>& argv) {
   if (options.script.limits.timeout_ms <= 0) throw UsageError("--timeout-ms must be positive");
   const bool as_json = args.has("--json");
 
-  const std::vector<json> rows = read_jsonl(data);
+  const std::vector<json> rows = read_values(data);
   std::vector<json> completions;
-  if (!comp_path.empty()) completions = read_jsonl(comp_path);
+  if (!comp_path.empty()) completions = read_values(comp_path);
   auto groups = build_groups(data, rows, comp_path, comp_path.empty() ? nullptr : &completions);
 
   rewards::Scorer scorer(script, options);  // throws grpo::Error when the script does not load

@@ -1,10 +1,10 @@
 // grpo run: a recipe end to end — generated data, tokenizer, SFT base, evaluation, GRPO,
-// evaluation, report (cli/recipe_pipeline.h).
+// evaluation, report (actor/recipe_pipeline.h).
 #include <cstdio>
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "cli/recipe_pipeline.h"
+#include "actor/recipe_pipeline.h"
 #include "learner/recipe.h"
 
 namespace grpo::cli {
@@ -31,10 +31,10 @@ int run_run(const std::vector<std::string>& argv) {
     if (steps < 1) throw UsageError("--steps must be >= 1");
     recipe.values["train"]["steps"] = steps;
   }
-  PipelineOptions options;
+  actor::PipelineOptions options;
   options.quiet = args.has("--quiet");
   options.skip_eval = args.has("--no-eval");
-  const auto result = run_recipe_pipeline(recipe, options);
+  const auto result = actor::run_recipe_pipeline(recipe, options);
   std::printf("%s\n", result.run_dir.c_str());
   return 0;
 }

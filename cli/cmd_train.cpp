@@ -1,14 +1,14 @@
-// grpo train: run a recipe (cli/train_loop.h), validate it (--dry-run) or document its keys
+// grpo train: run a recipe (actor/train_loop.h), validate it (--dry-run) or document its keys
 // (--print-schema).
 #include <cstdio>
 
 #include <cstdlib>
 
-#include "actor/launch_env.h"
-#include "cli/actor_worker.h"
+#include "actor/launch/launch_env.h"
+#include "actor/worker_session.h"
 #include "cli/args.h"
 #include "cli/command.h"
-#include "cli/train_loop.h"
+#include "actor/train_loop.h"
 #include "learner/recipe.h"
 
 namespace grpo::cli {
@@ -45,13 +45,13 @@ int run_train(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "grpo train: %s is valid\n", recipe.file.c_str());
     return 0;
   }
-  TrainRunOptions options;
+  actor::TrainRunOptions options;
   if (args.has("--resume")) {
     options.resume_dir = args.get("--resume", "");
     require_exists(options.resume_dir, "run folder to resume");
   }
   if (args.has("--processes") || recipe.get<std::string>("runtime", "mode") == "processes")
-    options.driver.mode = WorkerMode::kProcesses;
+    options.driver.mode = actor::WorkerMode::kProcesses;
   // A launcher's rank (runtime.md §5): rank 0 learns, the others serve.
   const actor::LaunchEnv launch = actor::detect_launch_env(actor::process_env());
   if (launch.world_size > 1) {
@@ -63,7 +63,7 @@ int run_train(const std::vector<std::string>& argv) {
     if (!launch.master_known)
       throw UsageError(launch.launcher + " does not say where rank 0 is: set MASTER_ADDR and MASTER_PORT on every rank");
     if (launch.rank > 0) {
-      WorkerSpec spec;
+      actor::WorkerSpec spec;
       spec.role = launch.rank <= rollout ? "rollout" : "reward";
       spec.rank = launch.rank <= rollout ? launch.rank - 1 : static_cast<int>(launch.rank - 1 - rollout);
       spec.hub = "tcp://" + launch.master_addr + ":" + std::to_string(launch.master_port);
@@ -73,15 +73,15 @@ int run_train(const std::vector<std::string>& argv) {
         spec.curve = actor::load_curve_key_file(key);
       std::fprintf(stderr, "grpo train: rank %d of %d (%s): %s worker %d, learner at %s\n", launch.rank, launch.world_size,
                    launch.launcher.c_str(), spec.role.c_str(), spec.rank, spec.hub.c_str());
-      return run_worker(spec);
+      return actor::run_worker(spec);
     }
-    options.driver.mode = WorkerMode::kExternal;
+    options.driver.mode = actor::WorkerMode::kExternal;
     options.driver.bind_host = recipe.get<std::string>("runtime", "interface");
     options.driver.advertise_host = launch.master_addr;
     options.driver.port = launch.master_port;
   }
   std::fprintf(stderr, "grpo train: %s\n%s\n", recipe.file.c_str(), recipe.resolved().dump(2).c_str());
-  const std::string run_dir = run_training(recipe, options);
+  const std::string run_dir = actor::run_training(recipe, options);
   std::fprintf(stderr, "grpo train: done; run folder %s (metrics.jsonl, tb/, checkpoints/)\n", run_dir.c_str());
   return 0;
 }

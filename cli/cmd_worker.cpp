@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "cli/actor_worker.h"
+#include "actor/worker_session.h"
 #include "cli/args.h"
 #include "cli/command.h"
 
@@ -21,7 +21,7 @@ const char* kUsage =
 
 int run_worker_command(const std::vector<std::string>& argv) {
   Args args("worker", {{"--role", true, ""}, {"--rank", true, ""}, {"--connect", true, ""}, {"--incarnation", true, ""}, {"--curve-key-file", true, ""}}, argv);
-  WorkerSpec spec;
+  actor::WorkerSpec spec;
   spec.role = args.require("--role");
   if (spec.role != "rollout" && spec.role != "reward") throw UsageError("--role " + spec.role + ": expected rollout or reward");
   spec.rank = static_cast<int>(args.get_int("--rank", -1));
@@ -31,7 +31,7 @@ int run_worker_command(const std::vector<std::string>& argv) {
   const char* token = std::getenv("GRPO_RUN_TOKEN");
   spec.token = token ? token : "";
   if (const std::string key = args.get("--curve-key-file", ""); !key.empty()) spec.curve = actor::load_curve_key_file(key);
-  return run_worker(spec);
+  return actor::run_worker(spec);
 }
 
 }  // namespace

@@ -10,13 +10,21 @@ if(GRPO_TESTS)
   include(GoogleTest)
 endif()
 
-# grpo_add_library(NAME folder): one library per top-level folder, built from every .cpp
-# (and .cu when CUDA is on) in it, so adding a file never needs a CMake edit.
+# grpo_add_library(NAME [TORCH] [DIRS d...]): one library per folder, built from every .cpp (and
+# .cu in cuda/ when CUDA is on) in the current folder, or in the listed subfolders of it with DIRS,
+# so adding a file never needs a CMake edit.
 # A folder with no sources yet becomes an INTERFACE library so dependents still link.
 # With TORCH the library compiles against LibTorch through the shared precompiled header.
 function(grpo_add_library name)
-  cmake_parse_arguments(ARG "TORCH" "" "" ${ARGN})
-  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
+  cmake_parse_arguments(ARG "TORCH" "" "DIRS" ${ARGN})
+  if(NOT ARG_DIRS)
+    set(ARG_DIRS .)
+  endif()
+  set(srcs)
+  foreach(dir ${ARG_DIRS})
+    file(GLOB dir_srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${dir}/*.cpp)
+    list(APPEND srcs ${dir_srcs})
+  endforeach()
   if(GRPO_HAVE_CUDA)
     file(GLOB cuda_srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/cuda/*.cu)
     list(APPEND srcs ${cuda_srcs})

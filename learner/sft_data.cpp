@@ -5,6 +5,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/jsonl.h"
 
 namespace grpo::learner {
 namespace {
@@ -26,13 +27,9 @@ std::vector<int64_t> ids_field(const json& row, const char* key, const std::stri
 
 std::vector<TrainSequence> read_sft_data(const std::string& path, const Tokenizer* tokenizer, int64_t vocab,
                                          std::optional<int64_t> bos, std::optional<int64_t> eos) {
-  std::istringstream in(read_file(path));
   std::vector<TrainSequence> out;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+  for (auto& [row, n] : read_jsonl(path)) {
     const std::string where = path + ": line " + std::to_string(n);
-    json row = json::parse(line, nullptr, false);
     if (!row.is_object()) throw file_error(path, "line " + std::to_string(n), "is not a JSON object");
     std::vector<int64_t> prompt, completion;
     if (row.contains("prompt_tokens")) {

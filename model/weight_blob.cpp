@@ -20,7 +20,7 @@ torch::ScalarType dtype_of(const std::string& name, const std::string& tensor) {
   if (name == "F32") return torch::kFloat32;
   if (name == "BF16") return torch::kBFloat16;
   if (name == "F8_E4M3") return torch::kFloat8_e4m3fn;
-  throw actor::WeightSyncError("weight blob: tensor " + tensor + ": dtype \"" + name + "\" is not one of F32, BF16, F8_E4M3");
+  throw WeightBlobError("weight blob: tensor " + tensor + ": dtype \"" + name + "\" is not one of F32, BF16, F8_E4M3");
 }
 
 }  // namespace
@@ -41,8 +41,8 @@ std::string publish_format_name(PublishFormat format) {
   return "?";
 }
 
-actor::WeightBlob to_blob(PublishedWeights published, PublishFormat format, uint64_t version) {
-  actor::WeightBlob blob;
+grpo::WeightBlob to_blob(PublishedWeights published, PublishFormat format, uint64_t version) {
+  grpo::WeightBlob blob;
   blob.version = version;
   blob.format = publish_format_name(format);
   for (const auto& t : published.tensors) {
@@ -55,17 +55,17 @@ actor::WeightBlob to_blob(PublishedWeights published, PublishFormat format, uint
     blob.table.push_back(std::move(e));
   }
   blob.data = std::move(published.data);
-  blob.sha256 = actor::sha256_hex(blob.data.data(), blob.data.size());
+  blob.sha256 = grpo::sha256_hex(blob.data.data(), blob.data.size());
   return blob;
 }
 
-actor::WeightBlob publish_blob(CausalLM& lm, PublishFormat format, uint64_t version) {
+grpo::WeightBlob publish_blob(CausalLM& lm, PublishFormat format, uint64_t version) {
   return to_blob(publish_weights(lm, format), format, version);
 }
 
-PublishedWeights from_blob(const actor::WeightBlob& blob) {
+PublishedWeights from_blob(const grpo::WeightBlob& blob) {
   const std::string where = "weight version " + std::to_string(blob.version);
-  if (!blob.table.is_array()) throw actor::WeightSyncError(where + ": the tensor table is not a JSON array");
+  if (!blob.table.is_array()) throw WeightBlobError(where + ": the tensor table is not a JSON array");
   PublishedWeights p;
   p.tensors.reserve(blob.table.size());
   try {
@@ -81,25 +81,25 @@ PublishedWeights from_blob(const actor::WeightBlob& blob) {
       // Bounds are checked here with the tensor's name; unpack_published checks shapes vs bytes.
       if (t.offset > blob.data.size() || t.bytes > blob.data.size() - t.offset ||
           t.scale_offset > blob.data.size() || t.scale_bytes > blob.data.size() - t.scale_offset)
-        throw actor::WeightSyncError(where + ": tensor " + t.name + " runs past the end of the " +
+        throw WeightBlobError(where + ": tensor " + t.name + " runs past the end of the " +
                                      std::to_string(blob.data.size()) + "-byte buffer");
       p.tensors.push_back(std::move(t));
     }
   } catch (const nlohmann::json::exception& e) {
-    throw actor::WeightSyncError(where + ": bad tensor table entry: " + e.what());
+    throw WeightBlobError(where + ": bad tensor table entry: " + e.what());
   }
   // PublishedWeights owns its bytes; one copy, which unpack_published needs anyway.
   p.data = blob.data;
   return p;
 }
 
-LoadReport load_blob(CausalLM& lm, const actor::WeightBlob& blob) {
+LoadReport load_blob(CausalLM& lm, const grpo::WeightBlob& blob) {
   torch::NoGradGuard no_grad;
   return load_weights(lm, tensor_source(unpack_published(from_blob(blob)),
                                         "published weights (version " + std::to_string(blob.version) + ")"));
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> blob_state(CausalLM& scratch, const actor::WeightBlob& blob) {
+std::vector<std::pair<std::string, torch::Tensor>> blob_state(CausalLM& scratch, const grpo::WeightBlob& blob) {
   load_blob(scratch, blob);
   std::vector<std::pair<std::string, torch::Tensor>> state;
   for (const auto& item : scratch->named_parameters(/*recurse=*/true)) state.emplace_back(item.key(), item.value().detach().clone());
@@ -117,10 +117,10 @@ std::string weights_sha256(CausalLM& lm) {
     manifest += c10::toString(t.scalar_type());
     for (int64_t d : t.sizes()) manifest += " " + std::to_string(d);
     manifest += ' ';
-    manifest += actor::sha256_hex(t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size());
+    manifest += grpo::sha256_hex(t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size());
     manifest += '\n';
   }
-  return actor::sha256_hex(manifest.data(), manifest.size());
+  return grpo::sha256_hex(manifest.data(), manifest.size());
 }
 
 }  // namespace grpo::model

@@ -1,5 +1,5 @@
-// The torch side of weight publication (actor/weight_sync.h is torch-free): a model's weights
-// as an actor::WeightBlob and back, the state rollout::Generator::set_weights takes, and a hash
+// The torch side of weight publication (actor/weights/weight_sync.h is torch-free): a model's weights
+// as an grpo::WeightBlob and back, the state rollout::Generator::set_weights takes, and a hash
 // of a model's weights that actors compare to show they hold the same version.
 //
 // Bit-exactness: "fp32" carries FP32 master weights as they are, so a rollout model loaded from
@@ -15,7 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "actor/weight_sync.h"
+#include "common/sha256.h"
+#include "common/weight_blob.h"
 #include "model/causal_lm.h"
 #include "model/fp8_publish.h"
 #include "model/weights.h"
@@ -27,18 +28,18 @@ PublishFormat parse_publish_format(const std::string& name, const std::string& f
 std::string publish_format_name(PublishFormat format);
 
 // Packs `lm` (publish_weights) into a blob of `version`, with its SHA-256.
-actor::WeightBlob publish_blob(CausalLM& lm, PublishFormat format, uint64_t version);
+grpo::WeightBlob publish_blob(CausalLM& lm, PublishFormat format, uint64_t version);
 // PublishedWeights <-> WeightBlob (the table is JSON; dtype names as in safetensors).
-actor::WeightBlob to_blob(PublishedWeights published, PublishFormat format, uint64_t version);
-PublishedWeights from_blob(const actor::WeightBlob& blob);  // checks the table against the buffer
+grpo::WeightBlob to_blob(PublishedWeights published, PublishFormat format, uint64_t version);
+PublishedWeights from_blob(const grpo::WeightBlob& blob);  // checks the table against the buffer
 
 // Loads a blob into `lm` directly (load_weights from its tensors).
-LoadReport load_blob(CausalLM& lm, const actor::WeightBlob& blob);
+LoadReport load_blob(CausalLM& lm, const grpo::WeightBlob& blob);
 
 // The state Generator::set_weights takes (module names -> tensors), made by loading the blob into
 // `scratch`, a model of the generator's config and precision (FP8 or not), then copying its
 // parameters and buffers out (so `scratch` can be reused for the next version at once).
-std::vector<std::pair<std::string, torch::Tensor>> blob_state(CausalLM& scratch, const actor::WeightBlob& blob);
+std::vector<std::pair<std::string, torch::Tensor>> blob_state(CausalLM& scratch, const grpo::WeightBlob& blob);
 
 // Lower-case hex SHA-256 of the model's checkpoint tensors (checkpoint_tensors(lm): Hugging Face
 // names, sorted), each as name, dtype, shape and its raw bytes. Two models hash equal exactly

@@ -6,7 +6,7 @@
 
 #include "common/error.h"
 #include "rewards/lua_json.h"
-#include "rewards/sha256.h"
+#include "common/sha256.h"
 #include "rewards/wire.h"
 
 namespace grpo::rewards {

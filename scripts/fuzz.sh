@@ -31,7 +31,7 @@ else
   clang++ "${flags[@]}" "$root/tests/fuzz/fuzz_safetensors_header.cpp" "$root/model/safetensors_format.cpp" \
     "$root/common/error.cpp" -o "$exe"
   msg_exe="$build/fuzz_actor_messages"
-  clang++ "${flags[@]}" "$root/tests/fuzz/fuzz_actor_messages.cpp" "$root/actor/messages.cpp" \
+  clang++ "${flags[@]}" "$root/tests/fuzz/fuzz_actor_messages.cpp" "$root/actor/transport/messages.cpp" \
     "$root/common/error.cpp" -o "$msg_exe"
 fi
 

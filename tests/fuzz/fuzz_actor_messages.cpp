@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "actor/messages.h"
+#include "actor/transport/messages.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Frames are length-prefixed (u16 LE) so the fuzzer controls the multipart structure too.

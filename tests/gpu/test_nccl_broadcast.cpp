@@ -1,4 +1,4 @@
-// NCCL weight broadcast (actor/nccl_broadcast.h), label gpu: skipped without NCCL or a device.
+// NCCL weight broadcast (actor/weights/nccl_broadcast.h), label gpu: skipped without NCCL or a device.
 // A world-1 communicator on one GPU; one rank per device when several exist; and a missing peer,
 // which must end in NcclError (communicator aborted) instead of a hang.
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "actor/nccl_broadcast.h"
+#include "actor/weights/nccl_broadcast.h"
 #include "kernels/device.h"
 
 #if defined(GRPO_HAVE_NCCL)

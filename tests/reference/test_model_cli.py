@@ -58,6 +58,6 @@ for cfg in ["tiny.json", "tiny_direct_q.json"]:
     with open(inp, "w") as f:
         f.write('{"tokens": [1, 2]}\n{"tokens": [1, 99999]}\n')
     proc = run("logprobs", ckpt, "--input", inp)
-    checks.check(proc.returncode == 1 and "in.jsonl:2: tokens: id 99999" in proc.stderr, f"bad id: {proc.stderr}")
+    checks.check(proc.returncode == 1 and "in.jsonl: line 2: tokens: id 99999" in proc.stderr, f"bad id: {proc.stderr}")
 
 checks.finish()

@@ -4,7 +4,7 @@
 
 #include "common/error.h"
 #include "rewards/scorer.h"
-#include "rewards/sha256.h"
+#include "common/sha256.h"
 
 using namespace grpo::rewards;
 using nlohmann::json;

@@ -1,0 +1,28 @@
+// JSONL (one JSON value per line) as every file the program reads in that form is read: prompt
+// files, SFT data, `grpo reward` inputs, a run's metrics. The one reader, so every bad line gets
+// the same error naming the file and the line.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace grpo {
+
+struct JsonlLine {
+  nlohmann::json value;
+  int line = 0;  // 1-based line number in the file
+};
+
+enum class BadJsonlLine {
+  kThrow,  // a line that is not JSON throws file_error(path, "line N", ...)
+  kSkip,   // such lines are left out (a run's own logs, whose last line a kill may have cut)
+};
+
+// Blank lines are skipped. A missing file throws file_error, as read_file does.
+std::vector<JsonlLine> read_jsonl(const std::string& path, BadJsonlLine bad = BadJsonlLine::kThrow);
+// The same over text already in memory; `source` names it in errors.
+std::vector<JsonlLine> parse_jsonl(const std::string& text, const std::string& source,
+                                   BadJsonlLine bad = BadJsonlLine::kThrow);
+
+}  // namespace grpo

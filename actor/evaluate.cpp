@@ -96,7 +96,8 @@ EvalReport evaluate(model::CausalLM& lm, const Tokenizer* tokenizer, const std::
   }
   for (const auto& [level, a] : by_level) {
     const double n = static_cast<double>(std::max<size_t>(a.n, 1));
-    report.levels.push_back({level == "~all" ? "all" : level, a.n, a.pass1 / n, a.mean_k / n, a.pass_k / n, a.length / n});
+    report.levels.push_back(
+        {level == "~all" ? "all" : level, a.n, a.pass1 / n, a.mean_k / n, a.pass_k / n, a.length / n});
   }
   return report;
 }

@@ -20,8 +20,8 @@
 namespace grpo::actor {
 
 struct EvalOptions {
-  int64_t samples = 8;          // K
-  double temperature = 1.0;     // for the K samples
+  int64_t samples = 8;       // K
+  double temperature = 1.0;  // for the K samples
   int64_t max_new_tokens = 256;
   std::vector<std::string> stop;
   uint64_t seed = 1;

@@ -1,31 +1,31 @@
 #include "actor/learner_driver.h"
 
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
-#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <mutex>
 #include <random>
 #include <thread>
 
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "actor/weights/nccl_broadcast.h"
-#include "actor/transport/peer_link.h"
 #include "actor/prompt_ledger.h"
-#include "actor/weights/weight_sync.h"
-#include "actor/weight_versions.h"
-#include "model/weight_blob.h"
-#include "actor/worker_session.h"
-#include "actor/weights/nccl_weight_sender.h"
 #include "actor/recipe_scorer.h"
+#include "actor/transport/peer_link.h"
+#include "actor/weight_versions.h"
+#include "actor/weights/nccl_broadcast.h"
+#include "actor/weights/nccl_weight_sender.h"
+#include "actor/weights/weight_sync.h"
+#include "actor/worker_session.h"
 #include "common/error.h"
+#include "model/weight_blob.h"
 #include "rewards/scorer.h"
 
 extern char** environ;
@@ -38,7 +38,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kMaxRestartsPerRank = 5;    // a worker that keeps dying is a bug to report, not to retry
+constexpr int kMaxRestartsPerRank = 5;       // a worker that keeps dying is a bug to report, not to retry
 constexpr size_t kRewardGroupsInFlight = 8;  // per reward worker: bounds what a loss re-sends
 
 std::string random_token() {
@@ -48,7 +48,9 @@ std::string random_token() {
   return buf;
 }
 
-double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 
 // Appends one JSON line and flushes (a crash loses at most the line being written).
 void append_line(const std::string& path, const json& j) {
@@ -63,8 +65,16 @@ pid_t spawn_worker_process(const std::string& role, int rank, int incarnation, c
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) throw Error(std::string("cannot find this program (/proc/self/exe): ") + std::strerror(errno));
   exe[n] = 0;
-  std::vector<std::string> args = {exe, "worker", "--role", role, "--rank", std::to_string(rank),
-                                   "--incarnation", std::to_string(incarnation), "--connect", hub};
+  std::vector<std::string> args = {exe,
+                                   "worker",
+                                   "--role",
+                                   role,
+                                   "--rank",
+                                   std::to_string(rank),
+                                   "--incarnation",
+                                   std::to_string(incarnation),
+                                   "--connect",
+                                   hub};
   if (!curve_key_file.empty()) {
     args.push_back("--curve-key-file");
     args.push_back(curve_key_file);
@@ -86,7 +96,7 @@ pid_t spawn_worker_process(const std::string& role, int rank, int incarnation, c
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw Error(std::string("cannot start a worker process: fork: ") + std::strerror(errno));
-  if (pid == 0) {  // only async-signal-safe calls until exec
+  if (pid == 0) {                        // only async-signal-safe calls until exec
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the learner killed → its workers die with it
     if (::getppid() != parent) ::_exit(1);
     ::execve(argv[0], argv.data(), envp.data());
@@ -147,7 +157,7 @@ struct LearnerDriver::Impl {
   std::mutex mu;
   std::condition_variable cv;
   actor::PromptLedger ledger{0};
-  std::map<uint64_t, SlotPrompt> prompts;               // slot → prompt
+  std::map<uint64_t, SlotPrompt> prompts;  // slot → prompt
   std::map<uint64_t, actor::TrajectoryGroup> trajectories;
   std::map<uint64_t, actor::ScoredGroup> scored;
   std::map<std::string, Worker> workers;                // identity → worker
@@ -210,19 +220,24 @@ struct LearnerDriver::Impl {
     const std::string weight_sync = v["runtime"]["weight_sync"].get<std::string>();
     if (weight_sync == "shm" && setup.mode != WorkerMode::kExternal) sync.transport = "shm";
     if (weight_sync == "shm" && setup.mode == WorkerMode::kExternal && !setup.quiet)
-      std::fprintf(stderr, "grpo train: note: runtime.weight_sync \"shm\" needs one host; launcher ranks get weights over ZeroMQ\n");
+      std::fprintf(
+          stderr,
+          "grpo train: note: runtime.weight_sync \"shm\" needs one host; launcher ranks get weights over ZeroMQ\n");
     // runtime.curve_key_file: CURVE on tcp endpoints (actor/transport/curve.h). inproc and ipc stay on this
     // host, where the run token and the socket's namespace suffice.
     curve_key_file = v["runtime"]["curve_key_file"].get<std::string>();
     if (!curve_key_file.empty()) {
       if (hub_address.rfind("tcp://", 0) == 0) {
         if (!actor::curve_available())
-          throw file_error(recipe.file, "runtime.curve_key_file", "this libzmq has no CURVE support (built without libsodium)");
+          throw file_error(recipe.file, "runtime.curve_key_file",
+                           "this libzmq has no CURVE support (built without libsodium)");
         curve = actor::load_curve_key_file(curve_key_file);
         sync.curve = curve;
       } else if (!setup.quiet) {
-        std::fprintf(stderr, "grpo train: note: runtime.curve_key_file applies to tcp endpoints; this run's actors talk over %s\n",
-                     hub_address.substr(0, hub_address.find(':')).c_str());
+        std::fprintf(
+            stderr,
+            "grpo train: note: runtime.curve_key_file applies to tcp endpoints; this run's actors talk over %s\n",
+            hub_address.substr(0, hub_address.find(':')).c_str());
       }
     }
     publisher = std::make_unique<actor::WeightPublisher>(weights_address, sync);
@@ -244,8 +259,11 @@ struct LearnerDriver::Impl {
       const bool assign = setup.mode == WorkerMode::kProcesses;
       nccl = std::make_unique<NcclWeightSender>(id, rollout_count + 1, assign ? 0 : actor::local_cuda_device(0),
                                                 startup_timeout(), broadcast_timeout);
-      nccl_welcome = {{"id", id}, {"world", rollout_count + 1}, {"timeout_ms", broadcast_timeout.count()},
-                      {"join_timeout_ms", startup_timeout().count()}, {"assign_devices", assign}};
+      nccl_welcome = {{"id", id},
+                      {"world", rollout_count + 1},
+                      {"timeout_ms", broadcast_timeout.count()},
+                      {"join_timeout_ms", startup_timeout().count()},
+                      {"assign_devices", assign}};
     }
     welcome = {{"recipe", v},
                {"recipe_file", recipe.file},
@@ -279,14 +297,18 @@ struct LearnerDriver::Impl {
       throw file_error(recipe.file, "runtime.weight_sync", "\"nccl\" " + why + "; use \"auto\" (ZeroMQ) instead");
     };
     if (max_staleness > 0)
-      refuse("needs synchronous rollouts (runtime.max_staleness 0): every rollout worker joins every broadcast, "
-             "and asynchronous workers are busy generating at different times");
+      refuse(
+          "needs synchronous rollouts (runtime.max_staleness 0): every rollout worker joins every broadcast, "
+          "and asynchronous workers are busy generating at different times");
     if (setup.mode == WorkerMode::kThreads)
-      refuse("needs rollout workers in their own processes (NCCL takes one rank per GPU): set runtime.mode to "
-             "\"processes\" or start ranks with a launcher");
-    if (!actor::nccl_built()) refuse("needs a build with CUDA and NCCL (GRPO_NCCL=ON, nccl.h found); this one has none");
+      refuse(
+          "needs rollout workers in their own processes (NCCL takes one rank per GPU): set runtime.mode to "
+          "\"processes\" or start ranks with a launcher");
+    if (!actor::nccl_built())
+      refuse("needs a build with CUDA and NCCL (GRPO_NCCL=ON, nccl.h found); this one has none");
     const int devices = actor::cuda_device_count();
-    if (devices == 0) refuse("needs a CUDA GPU, and this process sees none (check CUDA_VISIBLE_DEVICES and nvidia-smi)");
+    if (devices == 0)
+      refuse("needs a CUDA GPU, and this process sees none (check CUDA_VISIBLE_DEVICES and nvidia-smi)");
     if (setup.mode == WorkerMode::kProcesses && devices < rollout_count + 1)
       refuse("needs one GPU per rank on this host: the learner and " + std::to_string(rollout_count) +
              " rollout workers, but " + std::to_string(devices) + " are visible (NCCL refuses two ranks on one GPU)");
@@ -320,7 +342,8 @@ struct LearnerDriver::Impl {
     w.pid = pid;
     w.last_seen = Clock::now();  // the hello must come within the timeout too
     workers[worker_identity(role, rank, incarnation)] = w;
-    append_line(workers_log, {{"event", "started"}, {"role", role}, {"rank", rank}, {"incarnation", incarnation}, {"pid", pid}});
+    append_line(workers_log,
+                {{"event", "started"}, {"role", role}, {"rank", rank}, {"incarnation", incarnation}, {"pid", pid}});
   }
 
   // ---- the dispatcher thread ---------------------------------------------------------------
@@ -352,7 +375,8 @@ struct LearnerDriver::Impl {
       }
     }
     std::lock_guard<std::mutex> lk(mu);
-    for (const auto& [id, w] : workers) hub->send(id, actor::Message{actor::Shutdown{"run finished"}}, milliseconds(100));
+    for (const auto& [id, w] : workers)
+      hub->send(id, actor::Message{actor::Shutdown{"run finished"}}, milliseconds(100));
   }
 
   void handle(const actor::Incoming& in) {
@@ -378,10 +402,15 @@ struct LearnerDriver::Impl {
         fetch_seconds[ver] = std::max(fetch_seconds[ver], secs);
         const auto lh = learner_hash.find(ver);
         const auto lb = learner_blob_sha256.find(ver);
-        append_line(weights_log, {{"version", ver}, {"worker", in.peer}, {"role", w.role}, {"rank", w.rank},
+        append_line(weights_log, {{"version", ver},
+                                  {"worker", in.peer},
+                                  {"role", w.role},
+                                  {"rank", w.rank},
                                   {"hash", c->body.value("hash", "")},
-                                  {"learner_hash", lh == learner_hash.end() ? "" : lh->second}, {"seconds", secs},
-                                  {"via", c->body.value("via", "pull")}, {"format", weight_format},
+                                  {"learner_hash", lh == learner_hash.end() ? "" : lh->second},
+                                  {"seconds", secs},
+                                  {"via", c->body.value("via", "pull")},
+                                  {"format", weight_format},
                                   {"blob_sha256", c->body.value("blob_sha256", "")},
                                   {"learner_blob_sha256", lb == learner_blob_sha256.end() ? "" : lb->second}});
       } else if (c->kind == "nccl_left") {
@@ -431,9 +460,12 @@ struct LearnerDriver::Impl {
     const int count = role == "rollout" ? rollout_count : role == "reward" ? reward_count : 0;
     const int incarnation = body.value("incarnation", 0);
     std::string refusal;
-    if (body.value("token", "") != token) refusal = "wrong run token";
-    else if (rank < 0 || rank >= count) refusal = "no " + role + " worker of rank " + std::to_string(rank) + " in this run";
-    else if (peer != worker_identity(role, rank, incarnation)) refusal = "identity does not match role and rank";
+    if (body.value("token", "") != token)
+      refusal = "wrong run token";
+    else if (rank < 0 || rank >= count)
+      refusal = "no " + role + " worker of rank " + std::to_string(rank) + " in this run";
+    else if (peer != worker_identity(role, rank, incarnation))
+      refusal = "identity does not match role and rank";
     else if (!incarnation_expected(peer, incarnation))
       refusal = "no incarnation " + std::to_string(incarnation) + " of " + role + " worker " + std::to_string(rank) +
                 " was started by this run";
@@ -450,8 +482,12 @@ struct LearnerDriver::Impl {
       if (!w.pid) w.pid = body.value("pid", 0L);
       w.welcomed = true;
       w.ready = role == "reward";  // a scorer is up at once; a rollout worker builds a model
-      append_line(workers_log, {{"event", "welcomed"}, {"role", role}, {"rank", rank}, {"incarnation", w.incarnation},
-                                {"pid", body.value("pid", 0L)}, {"identity", peer}});
+      append_line(workers_log, {{"event", "welcomed"},
+                                {"role", role},
+                                {"rank", rank},
+                                {"incarnation", w.incarnation},
+                                {"pid", body.value("pid", 0L)},
+                                {"identity", peer}});
     }
     w.last_seen = Clock::now();
     hub->send(peer, actor::Control{"welcome", welcome}, milliseconds(1000));
@@ -467,10 +503,15 @@ struct LearnerDriver::Impl {
     ++lost_since_step;
     ++lost_total;
     if (!setup.quiet)
-      std::fprintf(stderr, "grpo train: %s worker %d (pid %ld) lost: %s; %zu prompt(s) handed to others\n", w.role.c_str(),
-                   w.rank, w.pid, why.c_str(), moved);
-    append_line(workers_log, {{"event", "lost"}, {"role", w.role}, {"rank", w.rank}, {"incarnation", w.incarnation},
-                              {"pid", w.pid}, {"reason", why}, {"reassigned", moved}});
+      std::fprintf(stderr, "grpo train: %s worker %d (pid %ld) lost: %s; %zu prompt(s) handed to others\n",
+                   w.role.c_str(), w.rank, w.pid, why.c_str(), moved);
+    append_line(workers_log, {{"event", "lost"},
+                              {"role", w.role},
+                              {"rank", w.rank},
+                              {"incarnation", w.incarnation},
+                              {"pid", w.pid},
+                              {"reason", why},
+                              {"reassigned", moved}});
     hub->send(id, actor::Message{actor::Shutdown{"declared dead: " + why}}, milliseconds(0));
     if (nccl && w.role == "rollout" && w.incarnation == 0)  // a communicator cannot replace a rank
       nccl->abandon("rollout worker " + std::to_string(w.rank) + " lost");
@@ -519,7 +560,8 @@ struct LearnerDriver::Impl {
     for (int r = 0; r < 2; ++r) {
       bool any = false;
       for (const auto& [id, w] : workers) any |= w.role == roles[r];
-      if (any) role_missing_since[r] = now;
+      if (any)
+        role_missing_since[r] = now;
       else if (now - role_missing_since[r] > std::max(worker_timeout * 3, milliseconds(30000)))
         throw Error(std::string("no ") + roles[r] + " worker is left and none came back (see workers.jsonl)");
     }
@@ -529,9 +571,8 @@ struct LearnerDriver::Impl {
     std::vector<std::string> out;
     for (const auto& [id, w] : workers)
       if (w.welcomed && w.role == role) out.push_back(id);
-    std::sort(out.begin(), out.end(), [&](const std::string& a, const std::string& b) {
-      return workers.at(a).rank < workers.at(b).rank;
-    });
+    std::sort(out.begin(), out.end(),
+              [&](const std::string& a, const std::string& b) { return workers.at(a).rank < workers.at(b).rank; });
     return out;
   }
 
@@ -557,8 +598,10 @@ struct LearnerDriver::Impl {
     for (const auto& id : live("rollout")) {
       Worker& w = workers.at(id);
       while (nccl_member(w) && w.nccl_told < nccl_versions.size())
-        if (!hub->send(id, actor::Control{"nccl_weights", nccl_versions[w.nccl_told]}, milliseconds(0))) break;
-        else ++w.nccl_told;
+        if (!hub->send(id, actor::Control{"nccl_weights", nccl_versions[w.nccl_told]}, milliseconds(0)))
+          break;
+        else
+          ++w.nccl_told;
     }
     auto queued = ledger.queued(SIZE_MAX);
     if (queued.empty()) return;
@@ -623,7 +666,8 @@ struct LearnerDriver::Impl {
   }
 };
 
-LearnerDriver::LearnerDriver(const learner::Recipe& recipe, const DriverSetup& setup) : impl_(std::make_unique<Impl>()) {
+LearnerDriver::LearnerDriver(const learner::Recipe& recipe, const DriverSetup& setup)
+    : impl_(std::make_unique<Impl>()) {
   impl_->recipe = recipe;
   impl_->setup = setup;
   const char* t = std::getenv("GRPO_RUN_TOKEN");

@@ -29,9 +29,9 @@ namespace grpo::actor {
 
 // One prompt of a step as the learner sends it.
 struct SlotPrompt {
-  size_t index = 0;             // the dataset row
+  size_t index = 0;  // the dataset row
   std::vector<int32_t> tokens;
-  nlohmann::json row;           // the dataset row's fields plus "sampling_seed"
+  nlohmann::json row;  // the dataset row's fields plus "sampling_seed"
 };
 
 struct StepRollouts {

@@ -37,13 +37,13 @@ inline bool fresh_enough(uint64_t learner_version, uint64_t version_start, uint6
 
 // Per-step counts, logged as metrics.
 struct StepCounts {
-  long prompts = 0;       // slots in the step
-  long dispatched = 0;    // sends to rollout workers (first sends + re-dispatches)
-  long generated = 0;     // trajectory groups accepted
-  long scored = 0;        // scored groups accepted
-  long reassigned = 0;    // slots handed to another worker after theirs was lost
-  long duplicates = 0;    // late results for slots already past that stage, dropped
-  long stale = 0;         // groups refused as too old, re-dispatched
+  long prompts = 0;     // slots in the step
+  long dispatched = 0;  // sends to rollout workers (first sends + re-dispatches)
+  long generated = 0;   // trajectory groups accepted
+  long scored = 0;      // scored groups accepted
+  long reassigned = 0;  // slots handed to another worker after theirs was lost
+  long duplicates = 0;  // late results for slots already past that stage, dropped
+  long stale = 0;       // groups refused as too old, re-dispatched
 };
 
 class PromptLedger {

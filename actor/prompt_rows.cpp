@@ -9,7 +9,8 @@ using nlohmann::json;
 
 std::vector<int64_t> encode_prompt(const std::string& text, const Tokenizer* tokenizer, std::optional<int64_t> bos,
                                    const std::string& where, const std::string& missing_tokenizer_hint) {
-  if (!tokenizer) throw file_error(where, "prompt", "text prompts need " + missing_tokenizer_hint + " (or give `tokens`)");
+  if (!tokenizer)
+    throw file_error(where, "prompt", "text prompts need " + missing_tokenizer_hint + " (or give `tokens`)");
   auto ids = tokenizer->encode(text);
   if (bos) ids.insert(ids.begin(), *bos);
   return ids;
@@ -43,8 +44,8 @@ std::vector<PromptRow> read_prompt_rows(const std::string& path, const Tokenizer
                                         const std::string& missing_tokenizer_hint) {
   std::vector<PromptRow> rows;
   for (auto& [value, n] : read_jsonl(path))
-    rows.push_back(prompt_row(std::move(value), path + ": line " + std::to_string(n), tokenizer, bos,
-                              missing_tokenizer_hint));
+    rows.push_back(
+        prompt_row(std::move(value), path + ": line " + std::to_string(n), tokenizer, bos, missing_tokenizer_hint));
   if (rows.empty()) throw file_error(path, "", "has no prompts");
   return rows;
 }
@@ -54,7 +55,8 @@ std::vector<PromptRow> prompt_rows_from_json(const std::vector<json>& rows, cons
                                              const std::string& missing_tokenizer_hint) {
   std::vector<PromptRow> out;
   for (size_t i = 0; i < rows.size(); ++i)
-    out.push_back(prompt_row(rows[i], "row " + std::to_string(i + 1) + " of " + source, tokenizer, bos, missing_tokenizer_hint));
+    out.push_back(
+        prompt_row(rows[i], "row " + std::to_string(i + 1) + " of " + source, tokenizer, bos, missing_tokenizer_hint));
   if (out.empty()) throw file_error(source, "", "has no prompts");
   return out;
 }

@@ -1,11 +1,11 @@
 #include "actor/recipe_pipeline.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
-
-#include <unistd.h>
 
 #include "actor/evaluate.h"
 #include "actor/prompt_rows.h"
@@ -74,14 +74,16 @@ void make_base_policy(const learner::Recipe& recipe, const recipes::TaskData& da
   fs::create_directories(tmp);
   const int64_t vocab = v["tokenizer"]["vocab_size"].get<long>();
   if (vocab <= 0)
-    throw file_error(recipe.file, "tokenizer.vocab_size", "must be > 0 when the recipe builds its base policy from text traces");
+    throw file_error(recipe.file, "tokenizer.vocab_size",
+                     "must be > 0 when the recipe builds its base policy from text traces");
   stage(options, "tokenizer: byte-level BPE, " + std::to_string(vocab) + " tokens, trained on " +
                      std::to_string(data.sft.size()) + " SFT traces");
   train_tokenizer(data, vocab, tmp);
   const Tokenizer tokenizer = Tokenizer::from_file(tmp + "/tokenizer.json");
 
   const std::string config_path = v["model"]["config"].get<std::string>();
-  if (config_path.empty()) throw file_error(recipe.file, "model.config", "is needed to build the base policy from scratch");
+  if (config_path.empty())
+    throw file_error(recipe.file, "model.config", "is needed to build the base policy from scratch");
   json config_json = json::parse(read_file(config_path));
   config_json["vocab_size"] = tokenizer.vocab_size();
   config_json["bos_token_id"] = *tokenizer.token_to_id(kBos);
@@ -101,7 +103,8 @@ void make_base_policy(const learner::Recipe& recipe, const recipes::TaskData& da
   so.steps = v["sft"]["steps"].get<long>();
   so.batch_sequences = v["sft"]["batch"].get<size_t>();
   so.micro_batch_tokens = static_cast<size_t>(v["sft"]["micro_batch_tokens"].get<long>());
-  so.lr = learner::LrSchedule{v["sft"]["lr"].get<double>(), v["sft"]["warmup_steps"].get<long>(), "cosine", so.steps, 0.1};
+  so.lr =
+      learner::LrSchedule{v["sft"]["lr"].get<double>(), v["sft"]["warmup_steps"].get<long>(), "cosine", so.steps, 0.1};
   so.seed = v["train"]["seed"].get<uint64_t>();
   so.pad_id = *tokenizer.token_to_id(kEos);  // the config has no pad_token_id
   stage(options, "sft: " + std::to_string(data.sft.size()) + " traces, " + std::to_string(so.steps) + " steps of " +
@@ -115,8 +118,12 @@ void make_base_policy(const learner::Recipe& recipe, const recipes::TaskData& da
 
 json stage_key(const learner::Recipe& recipe) {
   const json& v = recipe.values;
-  json key = {{"task", v["task"]}, {"tokenizer", v["tokenizer"]}, {"sft", v["sft"]}, {"seed", v["train"]["seed"]},
-              };
+  json key = {
+      {"task", v["task"]},
+      {"tokenizer", v["tokenizer"]},
+      {"sft", v["sft"]},
+      {"seed", v["train"]["seed"]},
+  };
   const std::string config = v["model"]["config"].get<std::string>();
   key["model_config"] = config.empty() ? json() : json::parse(read_file(config));
   return key;
@@ -159,7 +166,8 @@ PipelineResult run_recipe_pipeline(learner::Recipe recipe, const PipelineOptions
   // The scorer forks its workers now, before LibTorch starts its thread pools.
   rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), scorer_options_from_recipe(recipe));
 
-  if (const long threads = v["runtime"]["threads"].get<long>(); threads > 0) torch::set_num_threads(static_cast<int>(threads));
+  if (const long threads = v["runtime"]["threads"].get<long>(); threads > 0)
+    torch::set_num_threads(static_cast<int>(threads));
   const std::string family = v["task"]["family"].get<std::string>();
   if (!family.empty()) {
     const auto spec = recipes::task_spec_from_json(v["task"]);

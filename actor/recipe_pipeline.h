@@ -19,8 +19,8 @@
 namespace grpo::actor {
 
 struct PipelineOptions {
-  bool quiet = false;       // no per-step lines (tests)
-  bool skip_eval = false;   // stages 4 and 6 off
+  bool quiet = false;      // no per-step lines (tests)
+  bool skip_eval = false;  // stages 4 and 6 off
 };
 
 struct PipelineResult {

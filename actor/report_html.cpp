@@ -27,11 +27,16 @@ std::vector<json> read_log(const std::string& path) {
 std::string escape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
   }
   return out;
 }
@@ -138,8 +143,9 @@ std::string write_report_html(const std::string& run_dir) {
     if (e.is_null() || !e.contains("examples")) continue;
     h << "<h2>Greedy samples " << name << "</h2>\n";
     for (const auto& ex : e["examples"])
-      h << "<pre>" << escape(ex.value("prompt", "")) << "\n---\n" << escape(ex.value("completion", "")) << "\n["
-        << (ex.value("solved", false) ? "solved" : "not solved") << "]</pre>\n";
+      h << "<pre>" << escape(ex.value("prompt", "")) << "\n---\n"
+        << escape(ex.value("completion", "")) << "\n[" << (ex.value("solved", false) ? "solved" : "not solved")
+        << "]</pre>\n";
   }
   if (config.is_object()) h << "<h2>Resolved recipe</h2>\n<pre>" << escape(config.dump(2)) << "</pre>\n";
   h << "</body></html>\n";

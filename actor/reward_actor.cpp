@@ -5,8 +5,8 @@
 #include <memory>
 
 #include "actor/prompt_ledger.h"
-#include "actor/worker_session.h"
 #include "actor/recipe_scorer.h"
+#include "actor/worker_session.h"
 #include "rewards/reward_sample.h"
 #include "rewards/scorer.h"
 
@@ -41,8 +41,8 @@ int run_reward_actor(WorkerSession& session, const json& welcome) {
   // is what the sandbox allows a group (every sample at its full timeout, one after another) plus
   // slack, so a scorer that hangs past every sandbox limit still gets this worker declared lost.
   const json& recipe = welcome.at("recipe");
-  const milliseconds group_limit(recipe["reward"]["timeout_ms"].get<long>() * recipe["rollout"]["group_size"].get<long>() +
-                                 30000);
+  const milliseconds group_limit(
+      recipe["reward"]["timeout_ms"].get<long>() * recipe["rollout"]["group_size"].get<long>() + 30000);
   while (true) {
     auto env = session.next(milliseconds(500));
     if (!env) continue;

@@ -4,15 +4,15 @@
 #include <csignal>
 #include <cstdio>
 
+#include "actor/weight_versions.h"
 #include "actor/weights/nccl_broadcast.h"
 #include "actor/weights/weight_sync.h"
-#include "actor/weight_versions.h"
-#include "model/weight_blob.h"
 #include "actor/worker_session.h"
 #include "common/error.h"
 #include "model/config.h"
 #include "model/fp8_training.h"
 #include "model/tokenizer.h"
+#include "model/weight_blob.h"
 #include "rollout/generator.h"
 
 namespace grpo::actor {
@@ -63,9 +63,12 @@ class RolloutActor {
       const auto* m = std::get_if<actor::Message>(&*env);
       if (const auto* c = std::get_if<actor::Control>(&*env); c && c->kind == "nccl_weights") receive_nccl(c->body);
       if (!m) continue;
-      if (const auto* a = std::get_if<actor::WeightAnnouncement>(m)) sync_weights(a->version);
-      else if (const auto* b = std::get_if<actor::PromptBatch>(m)) serve(*b);
-      else if (std::holds_alternative<actor::Shutdown>(*m)) return 0;
+      if (const auto* a = std::get_if<actor::WeightAnnouncement>(m))
+        sync_weights(a->version);
+      else if (const auto* b = std::get_if<actor::PromptBatch>(m))
+        serve(*b);
+      else if (std::holds_alternative<actor::Shutdown>(*m))
+        return 0;
     }
   }
 
@@ -109,8 +112,9 @@ class RolloutActor {
     }
     have_ = policy_version(blob.version);
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    session_.send(actor::Control{"weights", {{"version", *have_}, {"hash", hash}, {"seconds", seconds}, {"via", via},
-                                             {"blob_sha256", blob.sha256}}});
+    session_.send(actor::Control{
+        "weights",
+        {{"version", *have_}, {"hash", hash}, {"seconds", seconds}, {"via", via}, {"blob_sha256", blob.sha256}}});
   }
 
   // One broadcast version: every member takes part, even one that already holds it.
@@ -132,7 +136,8 @@ class RolloutActor {
       }
       if (have_ && *have_ >= version) return;
       if (grpo::sha256_hex(blob.data.data(), blob.data.size()) != blob.sha256)
-        throw actor::NcclError("version " + std::to_string(version) + " arrived with another SHA-256 than the learner's");
+        throw actor::NcclError("version " + std::to_string(version) +
+                               " arrived with another SHA-256 than the learner's");
     } catch (const actor::NcclError& e) {
       nccl_->abort();  // after a hash mismatch it is still healthy: a finalize would wait for the learner
       nccl_.reset();
@@ -185,8 +190,9 @@ class RolloutActor {
       }
       session_.send(actor::Message{std::move(g)});
     }
-    session_.send(actor::Control{"stats", {{"step", step}, {"drafted", drafted}, {"accepted", accepted},
-                                           {"seconds", seconds}, {"version", *have_}}});
+    session_.send(actor::Control{
+        "stats",
+        {{"step", step}, {"drafted", drafted}, {"accepted", accepted}, {"seconds", seconds}, {"version", *have_}}});
   }
 
   WorkerSession& session_;
@@ -217,7 +223,8 @@ std::unique_ptr<actor::NcclBroadcaster> join_nccl(WorkerSession& session, const 
     comm->set_timeout(milliseconds(n.value("timeout_ms", 30000L)));
     return comm;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "grpo worker rollout-%d: cannot join the NCCL weight broadcast (%s); pulling weights instead\n",
+    std::fprintf(stderr,
+                 "grpo worker rollout-%d: cannot join the NCCL weight broadcast (%s); pulling weights instead\n",
                  session.spec().rank, e.what());
     session.send(actor::Control{"nccl_left", {{"reason", e.what()}}});
     return nullptr;

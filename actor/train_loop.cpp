@@ -1,23 +1,23 @@
 #include "actor/train_loop.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <numeric>
 #include <random>
 #include <sstream>
 
-#include <signal.h>
-#include <unistd.h>
-
-#include "actor/trajectory_log.h"
 #include "actor/learner_driver.h"
 #include "actor/prompt_rows.h"
+#include "actor/trajectory_log.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "learner/checkpoint_dir.h"
@@ -30,8 +30,8 @@
 #include "learner/reference_model.h"
 #include "learner/trainer_state.h"
 #include "model/checkpoint.h"
-#include "model/fp8_training.h"
 #include "model/config.h"
+#include "model/fp8_training.h"
 #include "model/tokenizer.h"
 
 namespace grpo::actor {
@@ -53,11 +53,14 @@ void rewind_trajectory_log(const std::string& run_dir, const learner::TrainerSta
   std::error_code ec;
   const auto size = fs::file_size(wal, ec);
   if (ec) {
-    if (st.trajectory_bytes > 0) throw file_error(wal, "", "missing, but the checkpoint says it had " + std::to_string(st.trajectory_bytes) + " bytes");
+    if (st.trajectory_bytes > 0)
+      throw file_error(wal, "",
+                       "missing, but the checkpoint says it had " + std::to_string(st.trajectory_bytes) + " bytes");
     return;
   }
   if (size < st.trajectory_bytes)
-    throw file_error(wal, "", std::to_string(size) + " bytes, shorter than the checkpoint's " + std::to_string(st.trajectory_bytes));
+    throw file_error(
+        wal, "", std::to_string(size) + " bytes, shorter than the checkpoint's " + std::to_string(st.trajectory_bytes));
   if (::truncate(wal.c_str(), static_cast<off_t>(st.trajectory_bytes)) != 0)
     throw file_error(wal, "", std::string("cannot truncate: ") + std::strerror(errno));
   write_file_atomic(run_dir + "/trajectories.cursor", std::to_string(st.trajectory_records) + "\n");
@@ -101,7 +104,8 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   if (run_dir.empty()) run_dir = "runs/" + v["name"].get<std::string>();
   const std::string checkpoints_dir = run_dir + "/checkpoints";
   const uint64_t seed = v["train"]["seed"].get<uint64_t>();
-  if (const long threads = v["runtime"]["threads"].get<long>(); threads > 0) torch::set_num_threads(static_cast<int>(threads));
+  if (const long threads = v["runtime"]["threads"].get<long>(); threads > 0)
+    torch::set_num_threads(static_cast<int>(threads));
 
   // Where a resumed run starts: the newest complete checkpoint, naming the incomplete ones skipped.
   learner::CheckpointFolder resume_from;
@@ -113,12 +117,15 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     for (const auto& s : skipped)
       std::fprintf(stderr, "grpo train: skipping incomplete checkpoint %s: %s\n", s.path.c_str(), s.problem.c_str());
     if (resume_from.path.empty())
-      throw file_error(checkpoints_dir, "", "no complete checkpoint to resume from (start the run again without --resume)");
+      throw file_error(checkpoints_dir, "",
+                       "no complete checkpoint to resume from (start the run again without --resume)");
     if (!fs::exists(resume_from.path + "/trainer_state/state.json"))
-      throw file_error(resume_from.path, "trainer_state", "missing: this checkpoint was written without trainer state and cannot be resumed");
+      throw file_error(resume_from.path, "trainer_state",
+                       "missing: this checkpoint was written without trainer state and cannot be resumed");
     const std::string saved = run_dir + "/config.json";
     if (fs::exists(saved) && json::parse(read_file(saved), nullptr, false) != recipe.resolved())
-      std::fprintf(stderr, "grpo train: warning: the recipe differs from %s; the resumed run follows the recipe given now\n",
+      std::fprintf(stderr,
+                   "grpo train: warning: the recipe differs from %s; the resumed run follows the recipe given now\n",
                    saved.c_str());
     std::fprintf(stderr, "grpo train: resuming %s from %s\n", run_dir.c_str(), resume_from.path.c_str());
   }
@@ -144,14 +151,16 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   const auto& algo = recipe.algorithm;
   const long ref_refresh_every = v["train"]["ref_refresh_every"].get<long>();
   if (ref_refresh_every > 0 && algo.loss.kl_coef == 0)
-    std::fprintf(stderr, "grpo train: note: train.ref_refresh_every has no effect with algorithm.kl_coef 0 (no reference)\n");
+    std::fprintf(stderr,
+                 "grpo train: note: train.ref_refresh_every has no effect with algorithm.kl_coef 0 (no reference)\n");
   model::CausalLM reference{nullptr};
   long reference_step = 0;
   if (algo.loss.kl_coef > 0) {
     if (resuming) {
       const std::string ref_dir = resume_from.path + "/trainer_state/reference";
       if (!fs::exists(ref_dir + "/config.json"))
-        throw file_error(resume_from.path, "trainer_state/reference", "missing, but the recipe has a KL term (algorithm.kl_coef > 0)");
+        throw file_error(resume_from.path, "trainer_state/reference",
+                         "missing, but the recipe has a KL term (algorithm.kl_coef > 0)");
       reference = model::load_checkpoint(ref_dir);
       freeze(reference);
     } else {
@@ -187,10 +196,12 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   const bool speculative = v["rollout"]["mtp_draft"].get<bool>();
   const uint64_t max_staleness = v["runtime"]["max_staleness"].get<uint64_t>();
   if (algo.refill_rounds > 0 && !algo.drop_equal_groups)
-    throw file_error(recipe.file, "algorithm.refill_rounds", "refills replace dropped groups: set algorithm.drop_equal_groups true (or refill_rounds 0)");
-  if (algo.refill_rounds > 0 && max_staleness > 0)
     throw file_error(recipe.file, "algorithm.refill_rounds",
-                     "needs synchronous rollouts (runtime.max_staleness 0): a refill samples from the weights the step trains");
+                     "refills replace dropped groups: set algorithm.drop_equal_groups true (or refill_rounds 0)");
+  if (algo.refill_rounds > 0 && max_staleness > 0)
+    throw file_error(
+        recipe.file, "algorithm.refill_rounds",
+        "needs synchronous rollouts (runtime.max_staleness 0): a refill samples from the weights the step trains");
 
   // Data order, and where a resumed run picks everything up.
   const long steps = v["train"]["steps"].get<long>();
@@ -208,8 +219,9 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   if (resuming) {
     const auto st = learner::load_trainer_state(resume_from.path + "/trainer_state", optimizer);
     if (st.order.size() != prompts.size())
-      throw file_error(resume_from.path + "/trainer_state/state.json", "order",
-                       std::to_string(st.order.size()) + " prompts, but data.train has " + std::to_string(prompts.size()));
+      throw file_error(
+          resume_from.path + "/trainer_state/state.json", "order",
+          std::to_string(st.order.size()) + " prompts, but data.train has " + std::to_string(prompts.size()));
     rng = learner::rng_from_string(st.data_rng, resume_from.path + "/trainer_state/state.json");
     order = st.order;
     cursor = st.cursor;
@@ -295,7 +307,8 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   const long kill_at = kill_step_from_env();
   // Test hook: GRPO_TEST_SUBMIT_EXTRA=K submits K more steps ahead than max_staleness allows, so
   // their groups arrive too old and must be refused and sampled again.
-  const long submit_extra = std::getenv("GRPO_TEST_SUBMIT_EXTRA") ? std::atol(std::getenv("GRPO_TEST_SUBMIT_EXTRA")) : 0;
+  const long submit_extra =
+      std::getenv("GRPO_TEST_SUBMIT_EXTRA") ? std::atol(std::getenv("GRPO_TEST_SUBMIT_EXTRA")) : 0;
   learner::Progress progress("train", steps, start_step);
   long submitted = start_step;
   for (long step = start_step + 1; step <= steps; ++step) {
@@ -316,7 +329,8 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
         auto& sg = batch.groups[gi];
         const size_t index = batch.prompt_indices[gi];
         if (sg.group.completions.empty()) {
-          std::fprintf(stderr, "grpo train: prompt skipped: %s\n", sg.group.prompt.row.value("generation_error", "no completions").c_str());
+          std::fprintf(stderr, "grpo train: prompt skipped: %s\n",
+                       sg.group.prompt.row.value("generation_error", "no completions").c_str());
           continue;
         }
         learner::ScoredPromptGroup g;
@@ -352,9 +366,9 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
       const long batch_id = refill_batch_id(step, round);
       driver.submit(batch_id, draw(step, need, round));
       auto more = driver.wait_step(batch_id);
-      for (const char* k : {"prompts/total", "prompts/dispatched", "prompts/scored", "prompts/reassigned", "prompts/duplicates",
-                            "prompts/stale", "workers/lost", "workers/restarts", "runtime/refused_messages",
-                            "runtime/curve_refused", "time/rollout_s", "time/reward_s"})
+      for (const char* k : {"prompts/total", "prompts/dispatched", "prompts/scored", "prompts/reassigned",
+                            "prompts/duplicates", "prompts/stale", "workers/lost", "workers/restarts",
+                            "runtime/refused_messages", "runtime/curve_refused", "time/rollout_s", "time/reward_s"})
         rollouts.metrics[k] += more.metrics[k];
       take(more);
       refill_rounds = round;
@@ -384,7 +398,8 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
     stats.metrics["reward/failures"] = failures;
     for (const auto& [k, sc] : reward_metrics) stats.metrics["reward/" + k] = sc.first / std::max(1.0, sc.second);
     stats.metrics["ref/step"] = static_cast<double>(reference_step);
-    stats.metrics["throughput/rollout_tokens_per_s"] = rollout_tokens / std::max(rollouts.metrics["time/rollout_s"], 1e-9);
+    stats.metrics["throughput/rollout_tokens_per_s"] =
+        rollout_tokens / std::max(rollouts.metrics["time/rollout_s"], 1e-9);
     stats.metrics["throughput/train_tokens_per_s"] =
         train_tokens * static_cast<double>(step_options.updates_per_batch) / std::max(train_s, 1e-9);
     stats.metrics["time/collect_s"] = collect_s;  // the learner's wait for this step's scored groups

@@ -20,7 +20,9 @@ void put_u32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-uint32_t get_u32(const unsigned char* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24); }
+uint32_t get_u32(const unsigned char* p) {
+  return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
 
 bool read_exact(int fd, uint64_t offset, void* buffer, size_t size) {
   auto* p = static_cast<char*>(buffer);
@@ -84,8 +86,9 @@ TrajectoryLog::TrajectoryLog(const std::string& run_dir)
     try {
       consumed_ = std::stoull(text);
     } catch (const std::exception&) {
-      throw file_error(cursor_path_, "", "expected a record count, found '" + text.substr(0, 40) +
-                                             "' (delete the file to replay the whole log)");
+      throw file_error(
+          cursor_path_, "",
+          "expected a record count, found '" + text.substr(0, 40) + "' (delete the file to replay the whole log)");
     }
     if (consumed_ > offsets_.size()) consumed_ = offsets_.size();
   }

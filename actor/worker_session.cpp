@@ -1,12 +1,12 @@
 #include "actor/worker_session.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
-
-#include <unistd.h>
 
 namespace grpo::actor {
 
@@ -20,13 +20,17 @@ std::string worker_identity(const std::string& role, int rank, int incarnation) 
 
 WorkerSession::WorkerSession(const WorkerSpec& spec)
     : spec_(spec),
-      link_(spec.hub, worker_identity(spec.role, spec.rank, spec.incarnation), 64, actor::process_context(), spec.curve) {
+      link_(spec.hub, worker_identity(spec.role, spec.rank, spec.incarnation), 64, actor::process_context(),
+            spec.curve) {
   last_sent_ = last_heard_ = Clock::now();
 }
 
 json WorkerSession::handshake(milliseconds timeout) {
-  const json hello = {{"role", spec_.role}, {"rank", spec_.rank}, {"pid", static_cast<long>(::getpid())},
-                      {"incarnation", spec_.incarnation}, {"token", spec_.token}};
+  const json hello = {{"role", spec_.role},
+                      {"rank", spec_.rank},
+                      {"pid", static_cast<long>(::getpid())},
+                      {"incarnation", spec_.incarnation},
+                      {"token", spec_.token}};
   const auto deadline = Clock::now() + timeout;
   auto next_hello = Clock::now();
   while (Clock::now() < deadline) {
@@ -46,13 +50,15 @@ json WorkerSession::handshake(milliseconds timeout) {
     if (const auto* m = std::get_if<actor::Message>(&*env); m && std::holds_alternative<actor::Shutdown>(*m))
       throw LearnerGone("the learner refused this worker: " + std::get<actor::Shutdown>(*m).reason);
   }
-  throw LearnerGone("no welcome from the learner at " + spec_.hub + " within " + std::to_string(timeout.count()) + " ms");
+  throw LearnerGone("no welcome from the learner at " + spec_.hub + " within " + std::to_string(timeout.count()) +
+                    " ms");
 }
 
 void WorkerSession::beat() {
   std::lock_guard lock(link_mutex_);
   if (Clock::now() - last_sent_ < interval_) return;
-  link_.send(actor::Message{actor::Heartbeat{spec_.role, static_cast<uint32_t>(spec_.rank), ++sequence_}}, milliseconds(100));
+  link_.send(actor::Message{actor::Heartbeat{spec_.role, static_cast<uint32_t>(spec_.rank), ++sequence_}},
+             milliseconds(100));
   last_sent_ = Clock::now();
 }
 
@@ -124,7 +130,8 @@ WorkerSession::KeepAlive::KeepAlive(WorkerSession& session, milliseconds limit) 
         // an exception must not leave this thread (std::terminate).
       }
       lock.lock();
-      done_cv_.wait_for(lock, std::clamp(session_.interval_ / 2, milliseconds(10), milliseconds(200)), [this] { return done_; });
+      done_cv_.wait_for(lock, std::clamp(session_.interval_ / 2, milliseconds(10), milliseconds(200)),
+                        [this] { return done_; });
     }
   });
 }
@@ -153,7 +160,8 @@ int run_worker(const WorkerSpec& spec) {
   WorkerSession session(spec);
   const std::string who = worker_identity(spec.role, spec.rank, spec.incarnation);
   try {
-    const json welcome = session.handshake(milliseconds(std::getenv("GRPO_WORKER_HELLO_MS") ? std::atol(std::getenv("GRPO_WORKER_HELLO_MS")) : 60000));
+    const json welcome = session.handshake(
+        milliseconds(std::getenv("GRPO_WORKER_HELLO_MS") ? std::atol(std::getenv("GRPO_WORKER_HELLO_MS")) : 60000));
     if (spec.role == "rollout") return run_rollout_actor(session, welcome);
     if (spec.role == "reward") return run_reward_actor(session, welcome);
     throw Error("worker role '" + spec.role + "': expected rollout or reward");

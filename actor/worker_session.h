@@ -17,19 +17,21 @@
 
 #include "actor/transport/peer_link.h"
 
-namespace grpo::rewards { class Scorer; }
+namespace grpo::rewards {
+class Scorer;
+}
 
 namespace grpo::actor {
 
 struct WorkerSpec {
-  std::string role;      // "rollout" | "reward"
-  int rank = 0;          // within the role
-  int incarnation = 0;   // restarts of this rank so far (part of the identity)
-  std::string hub;       // the learner's hub endpoint
-  std::string token;     // the run token the hub expects in the hello
+  std::string role;                       // "rollout" | "reward"
+  int rank = 0;                           // within the role
+  int incarnation = 0;                    // restarts of this rank so far (part of the identity)
+  std::string hub;                        // the learner's hub endpoint
+  std::string token;                      // the run token the hub expects in the hello
   std::optional<actor::CurveKeys> curve;  // runtime.curve_key_file: CURVE client keys for tcp
-  rewards::Scorer* scorer = nullptr;  // threads mode: built early by the learner (before threads start)
-  std::atomic<bool>* stop = nullptr;  // threads mode: set when the learner tears down
+  rewards::Scorer* scorer = nullptr;      // threads mode: built early by the learner (before threads start)
+  std::atomic<bool>* stop = nullptr;      // threads mode: set when the learner tears down
 };
 
 std::string worker_identity(const std::string& role, int rank, int incarnation);

@@ -66,7 +66,8 @@ void compare(const std::string& label, CausalLM& ref, CausalLM& other, const tor
   auto lp32 = torch::log_softmax(l32.to(torch::kFloat64), -1), lpx = torch::log_softmax(lx.to(torch::kFloat64), -1);
   auto kl = (lp32.exp() * (lp32 - lpx)).sum(-1);  // [B, S]
   auto agree = (lx.argmax(-1) == l32.argmax(-1)).to(torch::kFloat64).mean().item<double>();
-  auto rel = ((lx.to(torch::kFloat64) - l32.to(torch::kFloat64)).norm() / l32.to(torch::kFloat64).norm()).item<double>();
+  auto rel =
+      ((lx.to(torch::kFloat64) - l32.to(torch::kFloat64)).norm() / l32.to(torch::kFloat64).norm()).item<double>();
   // The FP32 model's own top-1 margin (logit gap to the runner-up) says how easy a flip is.
   std::printf("  %-6s | %8.2f%% | %12.3e | %12.3e | %10.4f | %9.1f\n", label.c_str(), 100 * agree,
               kl.mean().item<double>(), kl.max().item<double>(), rel, 1e3 * secs);
@@ -134,8 +135,10 @@ int main(int argc, char** argv) {
   std::string ckpt;
   int threads = 2;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--ckpt")) ckpt = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--ckpt"))
+      ckpt = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--threads"))
+      threads = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "usage: bench_fp8_model [--ckpt DIR] [--threads T]\n");
       return 2;
@@ -154,8 +157,9 @@ int main(int argc, char** argv) {
     logits_table(std::string(name) + " (random init)", m, m.f32->config.vocab_size);
   }
 
-  std::printf("\nWeight publication bytes (model/fp8_publish.h): FP8 = e4m3 linears + FP32 128x128 scales,\n"
-              "BF16 everything else; ratio = FP8 / BF16 (whole model, and the FP8 linears alone)\n");
+  std::printf(
+      "\nWeight publication bytes (model/fp8_publish.h): FP8 = e4m3 linears + FP32 128x128 scales,\n"
+      "BF16 everything else; ratio = FP8 / BF16 (whole model, and the FP8 linears alone)\n");
   std::printf("  %-12s | %10s | %12s | %12s | %10s | %6s | %6s\n", "config", "params", "BF16 bytes", "FP8 bytes",
               "scales", "ratio", "linear");
   ModelConfig tiny = load_config(dir + "tiny.json");

@@ -72,17 +72,19 @@ double markov_floor() {
 }
 
 bool g_markov = true;
-torch::Tensor task_batch(int64_t batch, uint64_t seed) { return g_markov ? markov_batch(batch, seed) : copy_batch(batch, seed); }
+torch::Tensor task_batch(int64_t batch, uint64_t seed) {
+  return g_markov ? markov_batch(batch, seed) : copy_batch(batch, seed);
+}
 
 // Mean next-token cross-entropy, and the same over the second half only (the copied half).
 std::pair<torch::Tensor, double> loss_of(CausalLM& lm, const torch::Tensor& tokens) {
   const int64_t s = tokens.size(1), v = lm->config.vocab_size;
   auto logits = lm->forward(tokens).logits.narrow(1, 0, s - 1);
   auto target = tokens.narrow(1, 1, s - 1);
-  auto per_tok = torch::nn::functional::cross_entropy(
-                     logits.reshape({-1, v}), target.reshape({-1}),
-                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
-                     .view({tokens.size(0), s - 1});
+  auto per_tok =
+      torch::nn::functional::cross_entropy(logits.reshape({-1, v}), target.reshape({-1}),
+                                           torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+          .view({tokens.size(0), s - 1});
   const double copied = per_tok.narrow(1, kHalf + 1, kHalf).mean().item<double>();
   return {per_tok.mean(), copied};
 }
@@ -96,8 +98,7 @@ Run train(const ModelConfig& c, bool fp8, int steps, const std::string& save_dir
   CausalLM lm(c);
   init_weights(lm, 1);
   if (fp8) enable_fp8_training(lm);
-  torch::optim::AdamW opt(lm->parameters(),
-                          torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
+  torch::optim::AdamW opt(lm->parameters(), torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
   Run r;
   const auto t0 = std::chrono::steady_clock::now();
   for (int step = 0; step < steps; ++step) {
@@ -140,13 +141,20 @@ int main(int argc, char** argv) {
   std::string task;  // "" = both
   std::string config = std::string(GRPO_SOURCE_DIR) + "/model/configs/tiny.json", save;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--config")) config = argv[i + 1], custom_config = true;
-    else if (!std::strcmp(argv[i], "--save")) save = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--task")) task = argv[i + 1];
+    if (!std::strcmp(argv[i], "--steps"))
+      steps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--config"))
+      config = argv[i + 1], custom_config = true;
+    else if (!std::strcmp(argv[i], "--save"))
+      save = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--threads"))
+      threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--task"))
+      task = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: bench_fp8_train [--steps N] [--config PATH] [--save DIR] [--threads T] [--task markov|copy]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_fp8_train [--steps N] [--config PATH] [--save DIR] [--threads T] [--task markov|copy]\n");
       return 2;
     }
   }
@@ -164,8 +172,8 @@ int main(int argc, char** argv) {
     c.topk_group = 1;
     c.vocab_size = 128;
   }
-  std::printf("FP8 vs FP32 training: %s%s, batch 16 x 34 tokens, AdamW lr 1e-3, %d steps\n",
-              config.c_str(), custom_config ? "" : " cut to 2 layers / 8 experts / vocab 128", steps);
+  std::printf("FP8 vs FP32 training: %s%s, batch 16 x 34 tokens, AdamW lr 1e-3, %d steps\n", config.c_str(),
+              custom_config ? "" : " cut to 2 layers / 8 experts / vocab 128", steps);
   for (bool markov : {true, false}) {
     if (!task.empty() && task != (markov ? "markov" : "copy")) continue;
     g_markov = markov;
@@ -178,7 +186,8 @@ namespace {
 
 void report(const ModelConfig& c, int steps, bool markov, const std::string& save) {
   if (markov)
-    std::printf("\n== task: markov (64 symbols, first-order chain, entropy rate ≈ %.3f nats/token) ==\n", markov_floor());
+    std::printf("\n== task: markov (64 symbols, first-order chain, entropy rate ≈ %.3f nats/token) ==\n",
+                markov_floor());
   else
     std::printf("\n== task: copy (16 random symbols, separator, the same 16 again) ==\n");
   Run f32 = train(c, false, steps, markov ? "" : save);
@@ -188,8 +197,7 @@ void report(const ModelConfig& c, int steps, bool markov, const std::string& sav
               "fp8 loss", "fp32 2nd h", "fp8 2nd h");
   for (int s = 0; s < steps; ++s)
     if (s % 20 == 0 || s == steps - 1)
-      std::printf("%6d | %10.4f %10.4f | %10.4f %10.4f\n", s + 1, f32.loss[s], f8.loss[s], f32.copied[s],
-                  f8.copied[s]);
+      std::printf("%6d | %10.4f %10.4f | %10.4f %10.4f\n", s + 1, f32.loss[s], f8.loss[s], f32.copied[s], f8.copied[s]);
   const double a = mean_last(f32.loss, 20), b = mean_last(f8.loss, 20);
   std::printf("\n%-40s %10s %10s %10s\n", "", "fp32", "fp8", "rel. gap");
   std::printf("%-40s %10.4f %10.4f %9.2f%%\n", "train loss, mean of last 20 steps", a, b, 100 * (b - a) / a);

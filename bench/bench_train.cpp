@@ -7,7 +7,6 @@
 //
 //   bench_train [--threads T] [--groups N] [--group-size G] [--prompt P] [--completion C] [--steps S] [--no-peer]
 #include <torch/torch.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -97,18 +96,21 @@ void bench_config(const std::string& name, const Settings& s) {
     for (double a : learner::group_advantages(rewards, algo.advantages)) advantages.push_back(a);
     batch.push_back(std::move(group));
   }
-  std::ofstream(dir + "/batch.json") << nlohmann::json({{"tokens", rows}, {"prompt_len", s.prompt}, {"advantages", advantages}});
+  std::ofstream(dir + "/batch.json") << nlohmann::json(
+      {{"tokens", rows}, {"prompt_len", s.prompt}, {"advantages", advantages}});
 
   learner::GrpoStepOptions o;
   o.algorithm = algo;
   o.algorithm.loss.kl_coef = 0.0;  // no reference forward on either side
-  o.micro_batch_tokens = static_cast<size_t>(s.groups * s.group_size * (s.prompt + s.completion));  // one forward, as the peer
+  o.micro_batch_tokens =
+      static_cast<size_t>(s.groups * s.group_size * (s.prompt + s.completion));  // one forward, as the peer
   o.grad_clip = 1.0;
   o.bias_update_speed = 0.0;  // transformers has no routing-bias update
   o.mtp_loss_coef = 0.0;      // nor an MTP head
   torch::optim::AdamW opt(lm->parameters(), torch::optim::AdamWOptions(1e-5));
   lm->train();
-  const double first_loss = learner::grpo_step(lm, opt, batch, o).metrics["loss"];  // warm-up (allocations, first-touch)
+  const double first_loss =
+      learner::grpo_step(lm, opt, batch, o).metrics["loss"];  // warm-up (allocations, first-touch)
   std::vector<double> ours;
   for (int i = 0; i < s.steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -117,7 +119,8 @@ void bench_config(const std::string& name, const Settings& s) {
   }
   const double tokens = static_cast<double>(s.groups * s.group_size * (s.prompt + s.completion));
 
-  nlohmann::json peer = s.peer ? run_peer(dir + "/ckpt", dir + "/batch.json", s) : nlohmann::json{{"error", "--no-peer"}};
+  nlohmann::json peer =
+      s.peer ? run_peer(dir + "/ckpt", dir + "/batch.json", s) : nlohmann::json{{"error", "--no-peer"}};
   if (peer.contains("step_seconds")) {
     const auto theirs = peer["step_seconds"].get<std::vector<double>>();
     const double m_ours = tokens / median(ours), m_theirs = tokens / median(theirs);
@@ -147,26 +150,40 @@ int main(int argc, char** argv) {
       }
       return std::atol(argv[++i]);
     };
-    if (a == "--threads") s.threads = static_cast<int>(next());
-    else if (a == "--groups") s.groups = next();
-    else if (a == "--group-size") s.group_size = next();
-    else if (a == "--prompt") s.prompt = next();
-    else if (a == "--completion") s.completion = next();
-    else if (a == "--steps") s.steps = static_cast<int>(next());
-    else if (a == "--no-peer") s.peer = false;
+    if (a == "--threads")
+      s.threads = static_cast<int>(next());
+    else if (a == "--groups")
+      s.groups = next();
+    else if (a == "--group-size")
+      s.group_size = next();
+    else if (a == "--prompt")
+      s.prompt = next();
+    else if (a == "--completion")
+      s.completion = next();
+    else if (a == "--steps")
+      s.steps = static_cast<int>(next());
+    else if (a == "--no-peer")
+      s.peer = false;
     else {
-      std::fprintf(stderr, "usage: bench_train [--threads T] [--groups N] [--group-size G] [--prompt P] [--completion C] [--steps S] [--no-peer]\n");
+      std::fprintf(stderr,
+                   "usage: bench_train [--threads T] [--groups N] [--group-size G] [--prompt P] [--completion C] "
+                   "[--steps S] [--no-peer]\n");
       return 2;
     }
   }
   torch::set_num_threads(s.threads);
-  std::printf("GRPO training step (forward + GRPO loss + backward + clip + AdamW), FP32, CPU, %d thread(s)\n", s.threads);
-  std::printf("batch: %lld groups x %lld completions, %lld prompt + %lld completion tokens = %lld tokens/step; %d timed steps\n",
-              static_cast<long long>(s.groups), static_cast<long long>(s.group_size), static_cast<long long>(s.prompt),
-              static_cast<long long>(s.completion),
-              static_cast<long long>(s.groups * s.group_size * (s.prompt + s.completion)), s.steps);
-  std::printf("peer: transformers DeepseekV3ForCausalLM + hand-written GRPO loss + torch AdamW (bench/peer_train.py)\n\n");
-  std::printf("tokens/s of the median step and of the best step (the machine may be shared); first-step loss of each side\n\n");
+  std::printf("GRPO training step (forward + GRPO loss + backward + clip + AdamW), FP32, CPU, %d thread(s)\n",
+              s.threads);
+  std::printf(
+      "batch: %lld groups x %lld completions, %lld prompt + %lld completion tokens = %lld tokens/step; %d timed "
+      "steps\n",
+      static_cast<long long>(s.groups), static_cast<long long>(s.group_size), static_cast<long long>(s.prompt),
+      static_cast<long long>(s.completion), static_cast<long long>(s.groups * s.group_size * (s.prompt + s.completion)),
+      s.steps);
+  std::printf(
+      "peer: transformers DeepseekV3ForCausalLM + hand-written GRPO loss + torch AdamW (bench/peer_train.py)\n\n");
+  std::printf(
+      "tokens/s of the median step and of the best step (the machine may be shared); first-step loss of each side\n\n");
   std::printf("%-20s %10s %12s %8s %10s %12s %8s   %s\n", "config", "grpo med", "transf. med", "ratio", "grpo best",
               "transf. best", "ratio", "loss grpo / transf.");
   for (const char* name : {"tiny.json", "tiny_direct_q.json"}) bench_config(name, s);

@@ -14,7 +14,6 @@
 //
 //   bench_weight_sync [--reps N] [--groups N] [--configs tiny,100m] [--no-peer]
 #include <torch/torch.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,10 +28,10 @@
 #include <thread>
 #include <vector>
 
-#include "bench/python_peer.h"
 #include "actor/transport/channel.h"
 #include "actor/transport/messages.h"
 #include "actor/weights/weight_sync.h"
+#include "bench/python_peer.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/weight_blob.h"
@@ -47,7 +46,8 @@ using namespace std::chrono_literals;
 namespace {
 
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 double median(std::vector<double> v) {
@@ -175,13 +175,14 @@ model::ModelConfig config_100m() {
 // Median seconds from publish() to the child's copy, for `reps` versions after one warm-up. With
 // `hashing` the learner hashes in publish() and the child verifies (the protocol as used); without,
 // the hash is precomputed and the child does not check it (the transport alone).
-double time_publication(const grpo::WeightBlob& blob, const std::string& transport, const std::string& address, int reps,
-                        bool hashing) {
+double time_publication(const grpo::WeightBlob& blob, const std::string& transport, const std::string& address,
+                        int reps, bool hashing) {
   actor::WeightSyncOptions o;
   o.transport = transport == "shm" ? "shm" : "zmq";
   zmq::context_t context(1);
   actor::WeightPublisher pub(address, o, context);
-  Child child(self_exe() + " --subscribe " + pub.endpoint() + " " + std::to_string(reps + 1) + (hashing ? " verify" : " raw"));
+  Child child(self_exe() + " --subscribe " + pub.endpoint() + " " + std::to_string(reps + 1) +
+              (hashing ? " verify" : " raw"));
   std::vector<double> seconds;
   for (int r = 0; r <= reps; ++r) {
     grpo::WeightBlob copy = blob;  // made before the clock starts
@@ -200,19 +201,21 @@ double time_publication(const grpo::WeightBlob& blob, const std::string& transpo
 }
 
 void bench_weights(const Args& a) {
-  std::printf("\nWeight publication, learner -> one rollout process, GB/s (1e9 B/s) = bytes / median time from\n"
-              "publish() to the subscriber holding the bytes. Verified: the learner hashes (SHA-256) in publish()\n"
-              "and the subscriber checks the hash, as the protocol runs by default. Raw: hash precomputed, not\n"
-              "checked (the transport alone). gloo = torch.distributed broadcast of the same bytes between two\n"
-              "processes (no integrity check); memcpy = one copy in one process (the ceiling).\n\n");
+  std::printf(
+      "\nWeight publication, learner -> one rollout process, GB/s (1e9 B/s) = bytes / median time from\n"
+      "publish() to the subscriber holding the bytes. Verified: the learner hashes (SHA-256) in publish()\n"
+      "and the subscriber checks the hash, as the protocol runs by default. Raw: hash precomputed, not\n"
+      "checked (the transport alone). gloo = torch.distributed broadcast of the same bytes between two\n"
+      "processes (no integrity check); memcpy = one copy in one process (the ceiling).\n\n");
   std::printf("%-6s %8s %-4s %10s | %-23s | %-23s | %6s %6s\n", "", "", "", "", "verified", "raw", "", "");
-  std::printf("%-6s %8s %-4s %10s | %7s %7s %7s | %7s %7s %7s | %6s %6s\n", "config", "params", "fmt", "bytes", "ipc", "tcp",
-              "shm", "ipc", "tcp", "shm", "gloo", "memcpy");
+  std::printf("%-6s %8s %-4s %10s | %7s %7s %7s | %7s %7s %7s | %6s %6s\n", "config", "params", "fmt", "bytes", "ipc",
+              "tcp", "shm", "ipc", "tcp", "shm", "gloo", "memcpy");
   std::printf("%s\n", std::string(100, '-').c_str());
   for (const auto& name : a.configs) {
     torch::NoGradGuard no_grad;
-    model::ModelConfig c =
-        name == "100m" ? config_100m() : model::load_config(std::string(GRPO_SOURCE_DIR) + "/model/configs/" + name + ".json");
+    model::ModelConfig c = name == "100m"
+                               ? config_100m()
+                               : model::load_config(std::string(GRPO_SOURCE_DIR) + "/model/configs/" + name + ".json");
     model::CausalLM lm(c);
     model::init_weights(lm, 1);
     int64_t params = 0;
@@ -225,9 +228,9 @@ void bench_weights(const Args& a) {
       int n = 0;
       for (bool hashing : {true, false}) {
         for (const std::string transport : {"ipc", "tcp", "shm"}) {
-          const std::string address = transport == "tcp" ? "tcp://127.0.0.1:*"
-                                                          : "ipc:///tmp/grpo-bench-ws-" + std::to_string(::getpid()) + "-" +
-                                                                std::to_string(n++);
+          const std::string address =
+              transport == "tcp" ? "tcp://127.0.0.1:*"
+                                 : "ipc:///tmp/grpo-bench-ws-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
           gbps.push_back(bytes / time_publication(blob, transport, address, reps, hashing) / 1e9);
         }
       }
@@ -242,9 +245,9 @@ void bench_weights(const Args& a) {
           std::fprintf(stderr, "gloo peer failed: %s\n", j.dump().c_str());
         }
       }
-      std::printf("%-6s %7.1fM %-4s %10zu | %7.2f %7.2f %7.2f | %7.2f %7.2f %7.2f | %6s %6.2f\n", name.c_str(), params / 1e6,
-                  model::publish_format_name(format).c_str(), bytes, gbps[0], gbps[1], gbps[2], gbps[3], gbps[4], gbps[5],
-                  gloo.c_str(), memcpy_gbps(bytes, reps));
+      std::printf("%-6s %7.1fM %-4s %10zu | %7.2f %7.2f %7.2f | %7.2f %7.2f %7.2f | %6s %6.2f\n", name.c_str(),
+                  params / 1e6, model::publish_format_name(format).c_str(), bytes, gbps[0], gbps[1], gbps[2], gbps[3],
+                  gbps[4], gbps[5], gloo.c_str(), memcpy_gbps(bytes, reps));
       std::fflush(stdout);
     }
   }
@@ -286,16 +289,17 @@ void bench_trajectories(const Args& a) {
   for (int i = 0; i < 16; ++i) groups.push_back(make_group(static_cast<uint64_t>(i), g, t));
   size_t wire_bytes = 0;
   for (const auto& f : actor::encode(groups[0])) wire_bytes += f.size();
-  std::printf("\nTrajectory groups (G=%d x %d tokens, %zu wire bytes each), encode -> send -> receive -> decode\n"
-              "between two processes, %d groups after %d warm-up:\n\n",
-              g, t, wire_bytes, a.groups, warmup);
+  std::printf(
+      "\nTrajectory groups (G=%d x %d tokens, %zu wire bytes each), encode -> send -> receive -> decode\n"
+      "between two processes, %d groups after %d warm-up:\n\n",
+      g, t, wire_bytes, a.groups, warmup);
   std::printf("%-34s %12s %10s\n", "path", "groups/s", "MB/s");
   std::printf("%s\n", std::string(58, '-').c_str());
   int n = 0;
   for (const std::string transport : {"ipc", "tcp"}) {
-    const std::string address = transport == "tcp" ? "tcp://127.0.0.1:*"
-                                                    : "ipc:///tmp/grpo-bench-traj-" + std::to_string(::getpid()) + "-" +
-                                                          std::to_string(n++);
+    const std::string address =
+        transport == "tcp" ? "tcp://127.0.0.1:*"
+                           : "ipc:///tmp/grpo-bench-traj-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
     zmq::context_t context(1);
     actor::Sender tx(address, {.bind = true, .high_water_mark = 64}, context);
     Child child(self_exe() + " --receive-trajectories " + tx.endpoint() + " " + std::to_string(warmup) + " " +
@@ -325,7 +329,8 @@ void bench_trajectories(const Args& a) {
 int main(int argc, char** argv) {
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
-    if (args.size() == 4 && args[0] == "--subscribe") return run_subscriber(args[1], std::stoi(args[2]), args[3] == "verify");
+    if (args.size() == 4 && args[0] == "--subscribe")
+      return run_subscriber(args[1], std::stoi(args[2]), args[3] == "verify");
     if (args.size() == 4 && args[0] == "--receive-trajectories")
       return run_trajectory_receiver(args[1], std::stoi(args[2]), std::stoi(args[3]));
     Args a;
@@ -334,15 +339,19 @@ int main(int argc, char** argv) {
         if (i + 1 >= args.size()) throw Error(args[i] + " needs a value");
         return args[++i];
       };
-      if (args[i] == "--reps") a.reps = std::stoi(next());
-      else if (args[i] == "--groups") a.groups = std::stoi(next());
-      else if (args[i] == "--no-peer") a.peer = false;
+      if (args[i] == "--reps")
+        a.reps = std::stoi(next());
+      else if (args[i] == "--groups")
+        a.groups = std::stoi(next());
+      else if (args[i] == "--no-peer")
+        a.peer = false;
       else if (args[i] == "--configs") {
         a.configs.clear();
         std::stringstream ss(next());
         for (std::string s; std::getline(ss, s, ',');) a.configs.push_back(s);
       } else {
-        throw Error("unknown argument " + args[i] + " (usage: bench_weight_sync [--reps N] [--groups N] [--configs tiny,100m] [--no-peer])");
+        throw Error("unknown argument " + args[i] +
+                    " (usage: bench_weight_sync [--reps N] [--groups N] [--configs tiny,100m] [--no-peer])");
       }
     }
     torch::set_num_threads(1);

@@ -32,8 +32,8 @@ Args::Args(const std::string& command, const std::vector<Flag>& flags, const std
     if (!flag) {
       std::string known;
       for (const auto& f : flags) known += (known.empty() ? "" : ", ") + f.name;
-      throw UsageError("unknown flag " + name + " (known: " + (known.empty() ? "none" : known) +
-                       "; see `grpo " + command_ + " --help`)");
+      throw UsageError("unknown flag " + name + " (known: " + (known.empty() ? "none" : known) + "; see `grpo " +
+                       command_ + " --help`)");
     }
     if (flag->takes_value) {
       if (!inline_value) {

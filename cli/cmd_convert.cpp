@@ -35,8 +35,8 @@ uint64_t weight_bytes(const fs::path& dir) {
 }
 
 int run_convert(const std::vector<std::string>& argv) {
-  Args args("convert", {{"--to", true, "fp8 or bf16"}, {"--shard-bytes", true, "maximum shard size (default: one file)"}},
-            argv);
+  Args args("convert",
+            {{"--to", true, "fp8 or bf16"}, {"--shard-bytes", true, "maximum shard size (default: one file)"}}, argv);
   const std::string to = args.require("--to");
   if (to != "fp8" && to != "bf16") throw UsageError("--to must be fp8 or bf16, got '" + to + "'");
   if (args.positional().size() != 2) throw UsageError("expected IN_DIR and OUT_DIR");
@@ -61,15 +61,14 @@ int run_convert(const std::vector<std::string>& argv) {
     ++copied;
   }
   if (to == "fp8")
-    std::printf("wrote %s: %lld FP8 linears (%lld copied from FP8, %lld quantized), rest BF16; ",
-                out.c_str(), static_cast<long long>(model::count_fp8_linears(lm)),
-                static_cast<long long>(report.fp8_kept), static_cast<long long>(report.fp8_quantized));
+    std::printf("wrote %s: %lld FP8 linears (%lld copied from FP8, %lld quantized), rest BF16; ", out.c_str(),
+                static_cast<long long>(model::count_fp8_linears(lm)), static_cast<long long>(report.fp8_kept),
+                static_cast<long long>(report.fp8_quantized));
   else
     std::printf("wrote %s: BF16 (%lld FP8 weights dequantized); ", out.c_str(),
                 static_cast<long long>(report.fp8_weights));
-  std::printf("weights %llu -> %llu bytes; %d other files copied\n",
-              static_cast<unsigned long long>(weight_bytes(in)), static_cast<unsigned long long>(weight_bytes(out)),
-              copied);
+  std::printf("weights %llu -> %llu bytes; %d other files copied\n", static_cast<unsigned long long>(weight_bytes(in)),
+              static_cast<unsigned long long>(weight_bytes(out)), copied);
   return 0;
 }
 

@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <optional>
 
-#include "cli/args.h"
-#include "cli/command.h"
 #include "actor/evaluate.h"
 #include "actor/recipe_scorer.h"
+#include "cli/args.h"
+#include "cli/command.h"
 #include "common/atomic_file.h"
 #include "learner/recipe.h"
 #include "model/checkpoint.h"
@@ -24,8 +24,8 @@ const char* kUsage =
     "difficulty level; --json also writes them to OUT. Defaults come from the recipe's eval section.";
 
 int run_eval_command(const std::vector<std::string>& argv) {
-  Args args("eval", {{"--recipe", true, ""}, {"--samples", true, ""}, {"--temperature", true, ""}, {"--json", true, ""}},
-            argv);
+  Args args("eval",
+            {{"--recipe", true, ""}, {"--samples", true, ""}, {"--temperature", true, ""}, {"--json", true, ""}}, argv);
   const std::string ckpt = args.positional_at(0, "checkpoint folder");
   require_exists(ckpt, "checkpoint");
   const std::string recipe_path = args.require("--recipe");
@@ -58,8 +58,8 @@ int run_eval_command(const std::vector<std::string>& argv) {
     // The train and SFT sets are generated too: the held-out set skips their prompts, so without
     // them it would not be the set `grpo run` evaluates.
     const auto data = recipes::make_task_data(recipes::task_spec_from_json(v["task"]));
-    prompts = actor::prompt_rows_from_json(data.eval, recipe.file + " task (held-out set)", tokenizer ? &*tokenizer : nullptr,
-                                    lm->config.bos_token_id, hint);
+    prompts = actor::prompt_rows_from_json(data.eval, recipe.file + " task (held-out set)",
+                                           tokenizer ? &*tokenizer : nullptr, lm->config.bos_token_id, hint);
   }
   const actor::EvalReport report = actor::evaluate(lm, tokenizer ? &*tokenizer : nullptr, prompts, scorer, eo);
   std::printf("%s", report.table().c_str());

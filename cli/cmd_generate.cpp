@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "actor/prompt_rows.h"
 #include "cli/args.h"
 #include "cli/command.h"
-#include "actor/prompt_rows.h"
 #include "common/atomic_file.h"
 #include "model/checkpoint.h"
 #include "model/tokenizer.h"
@@ -32,14 +32,26 @@ const char* kUsage =
 
 int run_generate(const std::vector<std::string>& argv) {
   Args args("generate",
-            {{"--prompt", true, ""}, {"--prompts", true, ""}, {"-n", true, ""}, {"--temperature", true, ""},
-             {"--top-p", true, ""}, {"--top-k", true, ""}, {"--min-p", true, ""}, {"--max-new-tokens", true, ""},
-             {"--seed", true, ""}, {"--stop", true, ""}, {"--json", false, ""}, {"--draft", false, ""},
-             {"--speculative", true, ""}, {"--max-batch-rows", true, ""}, {"--cache-mb", true, ""}},
+            {{"--prompt", true, ""},
+             {"--prompts", true, ""},
+             {"-n", true, ""},
+             {"--temperature", true, ""},
+             {"--top-p", true, ""},
+             {"--top-k", true, ""},
+             {"--min-p", true, ""},
+             {"--max-new-tokens", true, ""},
+             {"--seed", true, ""},
+             {"--stop", true, ""},
+             {"--json", false, ""},
+             {"--draft", false, ""},
+             {"--speculative", true, ""},
+             {"--max-batch-rows", true, ""},
+             {"--cache-mb", true, ""}},
             argv);
   const std::string ckpt = args.positional_at(0, "CKPT (a checkpoint folder)");
   require_exists(ckpt, "checkpoint folder");
-  if (args.has("--prompt") == args.has("--prompts")) throw UsageError("give exactly one of --prompt TEXT or --prompts FILE.jsonl");
+  if (args.has("--prompt") == args.has("--prompts"))
+    throw UsageError("give exactly one of --prompt TEXT or --prompts FILE.jsonl");
   model::CausalLM lm = model::load_checkpoint(ckpt);
   lm->eval();
   std::optional<Tokenizer> tokenizer;
@@ -60,7 +72,8 @@ int run_generate(const std::vector<std::string>& argv) {
   std::vector<rollout::GenerationRequest> requests;
   if (args.has("--prompt")) {
     requests.push_back(base);
-    requests.back().prompt = actor::encode_prompt(args.get("--prompt", ""), tok, lm->config.bos_token_id, "--prompt", hint);
+    requests.back().prompt =
+        actor::encode_prompt(args.get("--prompt", ""), tok, lm->config.bos_token_id, "--prompt", hint);
   } else {
     const std::string path = args.get("--prompts", "");
     require_exists(path, "prompts file");
@@ -92,21 +105,27 @@ int run_generate(const std::vector<std::string>& argv) {
   for (size_t p = 0; p < results.size(); ++p) {
     if (!results[p].error.empty()) {
       ++failed;
-      if (args.has("--json")) std::printf("%s\n", json{{"prompt_index", p}, {"error", results[p].error}}.dump().c_str());
-      else std::fprintf(stderr, "prompt %zu: %s\n", p, results[p].error.c_str());
+      if (args.has("--json"))
+        std::printf("%s\n", json{{"prompt_index", p}, {"error", results[p].error}}.dump().c_str());
+      else
+        std::fprintf(stderr, "prompt %zu: %s\n", p, results[p].error.c_str());
       continue;
     }
     for (size_t i = 0; i < results[p].completions.size(); ++i) {
       const auto& c = results[p].completions[i];
       const std::string text = tokenizer ? tokenizer->decode(c.tokens) : std::string();
       if (args.has("--json")) {
-        std::printf("%s\n", json{{"prompt_index", p}, {"index", i}, {"text", text}, {"tokens", c.tokens},
-                                 {"logprobs", c.logprobs}, {"finish_reason", c.finish_reason}}
+        std::printf("%s\n", json{{"prompt_index", p},
+                                 {"index", i},
+                                 {"text", text},
+                                 {"tokens", c.tokens},
+                                 {"logprobs", c.logprobs},
+                                 {"finish_reason", c.finish_reason}}
                                 .dump(-1, ' ', false, json::error_handler_t::replace)
                                 .c_str());
       } else {
-        std::printf("--- prompt %zu, completion %zu (%s, %zu tokens)\n%s\n", p, i, c.finish_reason.c_str(), c.tokens.size(),
-                    tokenizer ? text.c_str() : json(c.tokens).dump().c_str());
+        std::printf("--- prompt %zu, completion %zu (%s, %zu tokens)\n%s\n", p, i, c.finish_reason.c_str(),
+                    c.tokens.size(), tokenizer ? text.c_str() : json(c.tokens).dump().c_str());
       }
     }
   }

@@ -2,9 +2,9 @@
 // evaluation, report (actor/recipe_pipeline.h).
 #include <cstdio>
 
+#include "actor/recipe_pipeline.h"
 #include "cli/args.h"
 #include "cli/command.h"
-#include "actor/recipe_pipeline.h"
 #include "learner/recipe.h"
 
 namespace grpo::cli {

@@ -34,10 +34,21 @@ const char* kUsage =
 
 int run_sft_command(const std::vector<std::string>& argv) {
   Args args("sft",
-            {{"--data", true, ""}, {"--init", true, ""}, {"--config", true, ""}, {"--out", true, ""},
-             {"--tokenizer", true, ""}, {"--steps", true, ""}, {"--epochs", true, ""}, {"--batch", true, ""},
-             {"--lr", true, ""}, {"--warmup", true, ""}, {"--schedule", true, ""}, {"--micro-batch-tokens", true, ""},
-             {"--seed", true, ""}, {"--precision", true, ""}, {"--no-eos", false, ""}},
+            {{"--data", true, ""},
+             {"--init", true, ""},
+             {"--config", true, ""},
+             {"--out", true, ""},
+             {"--tokenizer", true, ""},
+             {"--steps", true, ""},
+             {"--epochs", true, ""},
+             {"--batch", true, ""},
+             {"--lr", true, ""},
+             {"--warmup", true, ""},
+             {"--schedule", true, ""},
+             {"--micro-batch-tokens", true, ""},
+             {"--seed", true, ""},
+             {"--precision", true, ""},
+             {"--no-eos", false, ""}},
             argv);
   learner::SftRun run;
   if (!args.positional().empty()) {

@@ -1,14 +1,13 @@
 // grpo train: run a recipe (actor/train_loop.h), validate it (--dry-run) or document its keys
 // (--print-schema).
 #include <cstdio>
-
 #include <cstdlib>
 
 #include "actor/launch/launch_env.h"
+#include "actor/train_loop.h"
 #include "actor/worker_session.h"
 #include "cli/args.h"
 #include "cli/command.h"
-#include "actor/train_loop.h"
 #include "learner/recipe.h"
 
 namespace grpo::cli {
@@ -31,8 +30,10 @@ const char* kUsage =
     "GRPO_RUN_TOKEN on every rank; the learner refuses workers with another one.";
 
 int run_train(const std::vector<std::string>& argv) {
-  Args args("train", {{"--dry-run", false, ""}, {"--print-schema", false, ""}, {"--resume", true, ""}, {"--processes", false, ""}},
-            argv);
+  Args args(
+      "train",
+      {{"--dry-run", false, ""}, {"--print-schema", false, ""}, {"--resume", true, ""}, {"--processes", false, ""}},
+      argv);
   if (args.has("--print-schema")) {
     std::printf("%s", learner::recipe_schema_markdown().c_str());
     return 0;
@@ -55,13 +56,15 @@ int run_train(const std::vector<std::string>& argv) {
   // A launcher's rank (runtime.md §5): rank 0 learns, the others serve.
   const actor::LaunchEnv launch = actor::detect_launch_env(actor::process_env());
   if (launch.world_size > 1) {
-    const long rollout = recipe.get<long>("runtime", "rollout_workers"), reward = recipe.get<long>("runtime", "reward_workers");
+    const long rollout = recipe.get<long>("runtime", "rollout_workers"),
+               reward = recipe.get<long>("runtime", "reward_workers");
     if (launch.world_size != 1 + rollout + reward)
       throw UsageError(recipe.file + ": runtime: the launcher started " + std::to_string(launch.world_size) +
                        " ranks, but 1 learner + rollout_workers " + std::to_string(rollout) + " + reward_workers " +
                        std::to_string(reward) + " = " + std::to_string(1 + rollout + reward));
     if (!launch.master_known)
-      throw UsageError(launch.launcher + " does not say where rank 0 is: set MASTER_ADDR and MASTER_PORT on every rank");
+      throw UsageError(launch.launcher +
+                       " does not say where rank 0 is: set MASTER_ADDR and MASTER_PORT on every rank");
     if (launch.rank > 0) {
       actor::WorkerSpec spec;
       spec.role = launch.rank <= rollout ? "rollout" : "reward";
@@ -71,8 +74,8 @@ int run_train(const std::vector<std::string>& argv) {
       spec.token = token ? token : "";
       if (const auto key = recipe.get<std::string>("runtime", "curve_key_file"); !key.empty())
         spec.curve = actor::load_curve_key_file(key);
-      std::fprintf(stderr, "grpo train: rank %d of %d (%s): %s worker %d, learner at %s\n", launch.rank, launch.world_size,
-                   launch.launcher.c_str(), spec.role.c_str(), spec.rank, spec.hub.c_str());
+      std::fprintf(stderr, "grpo train: rank %d of %d (%s): %s worker %d, learner at %s\n", launch.rank,
+                   launch.world_size, launch.launcher.c_str(), spec.role.c_str(), spec.rank, spec.hub.c_str());
       return actor::run_worker(spec);
     }
     options.driver.mode = actor::WorkerMode::kExternal;

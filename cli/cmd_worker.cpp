@@ -20,17 +20,25 @@ const char* kUsage =
     "--curve-key-file FILE  the run's shared-key file (runtime.curve_key_file) when the learner uses CURVE";
 
 int run_worker_command(const std::vector<std::string>& argv) {
-  Args args("worker", {{"--role", true, ""}, {"--rank", true, ""}, {"--connect", true, ""}, {"--incarnation", true, ""}, {"--curve-key-file", true, ""}}, argv);
+  Args args("worker",
+            {{"--role", true, ""},
+             {"--rank", true, ""},
+             {"--connect", true, ""},
+             {"--incarnation", true, ""},
+             {"--curve-key-file", true, ""}},
+            argv);
   actor::WorkerSpec spec;
   spec.role = args.require("--role");
-  if (spec.role != "rollout" && spec.role != "reward") throw UsageError("--role " + spec.role + ": expected rollout or reward");
+  if (spec.role != "rollout" && spec.role != "reward")
+    throw UsageError("--role " + spec.role + ": expected rollout or reward");
   spec.rank = static_cast<int>(args.get_int("--rank", -1));
   if (spec.rank < 0) throw UsageError("--rank: expected a rank >= 0");
   spec.incarnation = static_cast<int>(args.get_int("--incarnation", 0));
   spec.hub = args.require("--connect");
   const char* token = std::getenv("GRPO_RUN_TOKEN");
   spec.token = token ? token : "";
-  if (const std::string key = args.get("--curve-key-file", ""); !key.empty()) spec.curve = actor::load_curve_key_file(key);
+  if (const std::string key = args.get("--curve-key-file", ""); !key.empty())
+    spec.curve = actor::load_curve_key_file(key);
   return actor::run_worker(spec);
 }
 

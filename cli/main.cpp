@@ -17,8 +17,9 @@ namespace {
 
 void print_overview() {
   auto commands = registry();
-  std::sort(commands.begin(), commands.end(),
-            [](const Command& a, const Command& b) { return a.order != b.order ? a.order < b.order : a.name < b.name; });
+  std::sort(commands.begin(), commands.end(), [](const Command& a, const Command& b) {
+    return a.order != b.order ? a.order < b.order : a.name < b.name;
+  });
   std::printf(
       "grpo: reinforcement-learning post-training for DeepSeek-V3-architecture models\n\n"
       "usage: grpo COMMAND [ARGS...]\n       grpo COMMAND --help\n\ncommands:\n");

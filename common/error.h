@@ -21,9 +21,9 @@ Error file_error(const std::string& file, const std::string& field, const std::s
 
 // Internal invariant check that reports file:line and the failed condition.
 // Use for programming errors, not for bad user input (throw grpo::Error for that).
-#define GRPO_CHECK(cond, msg)                                                                    \
-  do {                                                                                           \
-    if (!(cond))                                                                                 \
-      throw ::grpo::Error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": check `" + \
-                          #cond + "` failed: " + (msg));                                         \
+#define GRPO_CHECK(cond, msg)                                                                            \
+  do {                                                                                                   \
+    if (!(cond))                                                                                         \
+      throw ::grpo::Error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": check `" + #cond + \
+                          "` failed: " + (msg));                                                         \
   } while (0)

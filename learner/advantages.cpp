@@ -47,8 +47,10 @@ bool group_has_no_signal(const std::vector<std::optional<double>>& rewards) {
   for (const auto& r : rewards) {
     if (!r) continue;
     ++n;
-    if (!first) first = r;
-    else if (*r != *first) return false;
+    if (!first)
+      first = r;
+    else if (*r != *first)
+      return false;
   }
   return true;  // all equal, or fewer than two scored (n <= 1)
 }
@@ -70,9 +72,12 @@ AdvantageEstimator parse_advantage_estimator(const std::string& name) {
 
 std::string to_string(AdvantageEstimator estimator) {
   switch (estimator) {
-    case AdvantageEstimator::kGroupNorm: return "grpo";
-    case AdvantageEstimator::kMeanCentered: return "dr_grpo";
-    case AdvantageEstimator::kLeaveOneOut: return "rloo";
+    case AdvantageEstimator::kGroupNorm:
+      return "grpo";
+    case AdvantageEstimator::kMeanCentered:
+      return "dr_grpo";
+    case AdvantageEstimator::kLeaveOneOut:
+      return "rloo";
   }
   return "?";
 }

@@ -66,8 +66,10 @@ std::string get_string(const json& v, const std::string& file, const std::string
   return v.get<std::string>();
 }
 
-void require_range(double x, double lo, double hi, const std::string& file, const std::string& key, const std::string& rule) {
-  if (!(x >= lo && x <= hi)) throw file_error(file, "algorithm." + key, "value " + std::to_string(x) + " out of range (" + rule + ")");
+void require_range(double x, double lo, double hi, const std::string& file, const std::string& key,
+                   const std::string& rule) {
+  if (!(x >= lo && x <= hi))
+    throw file_error(file, "algorithm." + key, "value " + std::to_string(x) + " out of range (" + rule + ")");
 }
 
 }  // namespace
@@ -86,41 +88,85 @@ AlgorithmConfig parse_algorithm_config(const json& section, const std::string& f
   using Setter = std::function<void(const json&, const std::string&)>;
   const std::map<std::string, Setter> setters = {
       {"preset", [](const json&, const std::string&) {}},
-      {"advantage", [&](const json& v, const std::string& k) {
-         try { c.advantages.estimator = parse_advantage_estimator(get_string(v, file, k)); }
-         catch (const Error& e) { throw file_error(file, "algorithm." + k, e.what()); } }},
-      {"std_eps", [&](const json& v, const std::string& k) { c.advantages.std_eps = get_number(v, file, k);
-         require_range(c.advantages.std_eps, 0, 1, file, k, "0 <= std_eps <= 1"); }},
-      {"ratio", [&](const json& v, const std::string& k) {
-         try { c.loss.ratio = parse_ratio_level(get_string(v, file, k)); }
-         catch (const Error& e) { throw file_error(file, "algorithm." + k, e.what()); } }},
-      {"clip_low", [&](const json& v, const std::string& k) { c.loss.clip_low = get_number(v, file, k);
-         require_range(c.loss.clip_low, 0, 0.999999, file, k, "0 <= clip_low < 1"); }},
-      {"clip_high", [&](const json& v, const std::string& k) { c.loss.clip_high = get_number(v, file, k);
-         require_range(c.loss.clip_high, 0, 1e6, file, k, "clip_high >= 0"); }},
-      {"loss_agg", [&](const json& v, const std::string& k) {
-         try { c.loss.aggregation = parse_loss_aggregation(get_string(v, file, k)); }
-         catch (const Error& e) { throw file_error(file, "algorithm." + k, e.what()); } }},
-      {"loss_agg_constant", [&](const json& v, const std::string& k) { c.loss.aggregation_constant = get_number(v, file, k);
-         require_range(c.loss.aggregation_constant, 0, 1e12, file, k, "0 (= rollout.max_new_tokens) or > 0"); }},
-      {"kl_coef", [&](const json& v, const std::string& k) { c.loss.kl_coef = get_number(v, file, k);
-         require_range(c.loss.kl_coef, 0, 1e6, file, k, "kl_coef >= 0"); }},
-      {"kl_estimator", [&](const json& v, const std::string& k) {
-         try { c.loss.kl_estimator = parse_kl_estimator(get_string(v, file, k)); }
-         catch (const Error& e) { throw file_error(file, "algorithm." + k, e.what()); } }},
-      {"tis_cap", [&](const json& v, const std::string& k) { c.loss.tis_cap = get_number(v, file, k);
-         require_range(c.loss.tis_cap, 0, 1e6, file, k, "0 (off) or > 1, typically 2"); }},
+      {"advantage",
+       [&](const json& v, const std::string& k) {
+         try {
+           c.advantages.estimator = parse_advantage_estimator(get_string(v, file, k));
+         } catch (const Error& e) {
+           throw file_error(file, "algorithm." + k, e.what());
+         }
+       }},
+      {"std_eps",
+       [&](const json& v, const std::string& k) {
+         c.advantages.std_eps = get_number(v, file, k);
+         require_range(c.advantages.std_eps, 0, 1, file, k, "0 <= std_eps <= 1");
+       }},
+      {"ratio",
+       [&](const json& v, const std::string& k) {
+         try {
+           c.loss.ratio = parse_ratio_level(get_string(v, file, k));
+         } catch (const Error& e) {
+           throw file_error(file, "algorithm." + k, e.what());
+         }
+       }},
+      {"clip_low",
+       [&](const json& v, const std::string& k) {
+         c.loss.clip_low = get_number(v, file, k);
+         require_range(c.loss.clip_low, 0, 0.999999, file, k, "0 <= clip_low < 1");
+       }},
+      {"clip_high",
+       [&](const json& v, const std::string& k) {
+         c.loss.clip_high = get_number(v, file, k);
+         require_range(c.loss.clip_high, 0, 1e6, file, k, "clip_high >= 0");
+       }},
+      {"loss_agg",
+       [&](const json& v, const std::string& k) {
+         try {
+           c.loss.aggregation = parse_loss_aggregation(get_string(v, file, k));
+         } catch (const Error& e) {
+           throw file_error(file, "algorithm." + k, e.what());
+         }
+       }},
+      {"loss_agg_constant",
+       [&](const json& v, const std::string& k) {
+         c.loss.aggregation_constant = get_number(v, file, k);
+         require_range(c.loss.aggregation_constant, 0, 1e12, file, k, "0 (= rollout.max_new_tokens) or > 0");
+       }},
+      {"kl_coef",
+       [&](const json& v, const std::string& k) {
+         c.loss.kl_coef = get_number(v, file, k);
+         require_range(c.loss.kl_coef, 0, 1e6, file, k, "kl_coef >= 0");
+       }},
+      {"kl_estimator",
+       [&](const json& v, const std::string& k) {
+         try {
+           c.loss.kl_estimator = parse_kl_estimator(get_string(v, file, k));
+         } catch (const Error& e) {
+           throw file_error(file, "algorithm." + k, e.what());
+         }
+       }},
+      {"tis_cap",
+       [&](const json& v, const std::string& k) {
+         c.loss.tis_cap = get_number(v, file, k);
+         require_range(c.loss.tis_cap, 0, 1e6, file, k, "0 (off) or > 1, typically 2");
+       }},
       {"drop_equal_groups", [&](const json& v, const std::string& k) { c.drop_equal_groups = get_bool(v, file, k); }},
-      {"refill_rounds", [&](const json& v, const std::string& k) {
+      {"refill_rounds",
+       [&](const json& v, const std::string& k) {
          const double x = get_number(v, file, k);
          require_range(x, 0, 63, file, k, "an integer 0 <= refill_rounds <= 63");
-         if (x != static_cast<double>(static_cast<long>(x))) throw file_error(file, "algorithm." + k, "expected an integer");
-         c.refill_rounds = static_cast<long>(x); }},
+         if (x != static_cast<double>(static_cast<long>(x)))
+           throw file_error(file, "algorithm." + k, "expected an integer");
+         c.refill_rounds = static_cast<long>(x);
+       }},
       {"mask_truncated", [&](const json& v, const std::string& k) { c.mask_truncated = get_bool(v, file, k); }},
-      {"overlong_cache", [&](const json& v, const std::string& k) {
+      {"overlong_cache",
+       [&](const json& v, const std::string& k) {
          double x = get_number(v, file, k);
-         require_range(x, 0, static_cast<double>(max_new_tokens), file, k, "0 <= overlong_cache <= rollout.max_new_tokens");
-         c.overlong_cache = static_cast<long>(x); }},
+         require_range(x, 0, static_cast<double>(max_new_tokens), file, k,
+                       "0 <= overlong_cache <= rollout.max_new_tokens");
+         c.overlong_cache = static_cast<long>(x);
+       }},
   };
   for (const auto& [key, value] : section.items()) {
     auto it = setters.find(key);

@@ -19,8 +19,8 @@ struct AlgorithmConfig {
   // DAPO's batch refill: after dropping, sample up to this many more rounds of prompts for the
   // same step until rollout.prompts_per_step groups carry signal (0 = train on what is left).
   long refill_rounds = 0;
-  bool mask_truncated = false;     // DAPO overlong filtering: truncated samples carry no loss
-  long overlong_cache = 0;         // > 0: DAPO soft overlong penalty over the last N tokens of the budget
+  bool mask_truncated = false;  // DAPO overlong filtering: truncated samples carry no loss
+  long overlong_cache = 0;      // > 0: DAPO soft overlong penalty over the last N tokens of the budget
 };
 
 // The preset's values. Throws grpo::Error for an unknown name.

@@ -58,7 +58,8 @@ void commit_checkpoint_dir(const std::string& tmp_dir, const std::string& final_
     const std::string path = tmp_dir + "/" + name;
     files[name] = {{"size", fs::file_size(path)}, {"crc32", file_crc32(path)}};
   }
-  write_file_atomic(tmp_dir + "/" + kManifest, json({{"format", "grpo-checkpoint-1"}, {"files", files}}).dump(1) + "\n");
+  write_file_atomic(tmp_dir + "/" + kManifest,
+                    json({{"format", "grpo-checkpoint-1"}, {"files", files}}).dump(1) + "\n");
   sync_dir(tmp_dir);
   remove_tree(final_dir);  // an incomplete folder of the same step from an interrupted run
   if (::rename(tmp_dir.c_str(), final_dir.c_str()) != 0)
@@ -78,7 +79,8 @@ std::string verify_checkpoint_dir(const std::string& dir) {
     const auto size = fs::file_size(path, ec);
     if (ec) return name + ": missing";
     if (size != entry.value("size", uint64_t{0}))
-      return name + ": " + std::to_string(size) + " bytes, manifest says " + std::to_string(entry.value("size", uint64_t{0}));
+      return name + ": " + std::to_string(size) + " bytes, manifest says " +
+             std::to_string(entry.value("size", uint64_t{0}));
     if (file_crc32(path) != entry.value("crc32", uint32_t{0})) return name + ": CRC-32 differs from the manifest";
   }
   return "";
@@ -99,7 +101,8 @@ std::vector<CheckpointFolder> list_checkpoints(const std::string& checkpoints_di
   return out;
 }
 
-CheckpointFolder latest_complete_checkpoint(const std::string& checkpoints_dir, std::vector<CheckpointFolder>* skipped) {
+CheckpointFolder latest_complete_checkpoint(const std::string& checkpoints_dir,
+                                            std::vector<CheckpointFolder>* skipped) {
   auto all = list_checkpoints(checkpoints_dir);
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     if (it->problem.empty()) return *it;

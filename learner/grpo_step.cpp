@@ -28,7 +28,7 @@ struct Prepared {
   std::vector<TrainSequence> sequences;
   std::vector<std::vector<float>> behaviour;  // per completion token
   std::vector<double> advantages;
-  std::vector<bool> counted;                  // contributes to the loss
+  std::vector<bool> counted;  // contributes to the loss
 };
 
 // Token statistics of the first update, over counted tokens: the policy's entropy at the sampled
@@ -123,7 +123,8 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
   // Mean and population standard deviation (1/n) of the raw rewards over every scored completion.
   double reward_mean = 0, reward_var = 0;
   for (double r : raw_rewards) reward_mean += r / static_cast<double>(raw_rewards.size());
-  for (double r : raw_rewards) reward_var += (r - reward_mean) * (r - reward_mean) / static_cast<double>(raw_rewards.size());
+  for (double r : raw_rewards)
+    reward_var += (r - reward_mean) * (r - reward_mean) / static_cast<double>(raw_rewards.size());
   stats.metrics["reward/mean"] = reward_mean;
   stats.metrics["reward/std"] = std::sqrt(reward_var);
   stats.metrics["response_length/mean"] = length_sum / std::max(1.0, completions);
@@ -140,7 +141,8 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
     lengths.push_back(data.sequences[i].tokens.size());
     if (!data.counted[i]) continue;
     normalizer.sequences += 1;
-    normalizer.tokens += static_cast<double>(data.sequences[i].tokens.size()) - static_cast<double>(data.sequences[i].prompt_len);
+    normalizer.tokens +=
+        static_cast<double>(data.sequences[i].tokens.size()) - static_cast<double>(data.sequences[i].prompt_len);
   }
   if (normalizer.sequences == 0) return stats;
   const auto plan = plan_micro_batches(lengths, options.micro_batch_tokens);
@@ -190,7 +192,8 @@ GrpoStepStats grpo_step(model::CausalLM& policy, torch::optim::Optimizer& optimi
         size_t m = 0;
         for (const auto& r : out.routing) {
           if (!r.indices.defined()) continue;  // dense layer
-          auto load = model::expert_load(r.indices.detach(), mb.attention.reshape({-1}), policy->config.n_routed_experts);
+          auto load =
+              model::expert_load(r.indices.detach(), mb.attention.reshape({-1}), policy->config.n_routed_experts);
           loads[m] = loads[m].defined() ? loads[m] + load : load;
           ++m;
         }

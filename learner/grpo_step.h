@@ -40,11 +40,11 @@ bool group_dropped(const ScoredPromptGroup& group, const AlgorithmConfig& algo, 
 
 struct GrpoStepOptions {
   AlgorithmConfig algorithm;
-  double temperature = 1.0;          // the rollout's, so log-probs follow the same definition
+  double temperature = 1.0;  // the rollout's, so log-probs follow the same definition
   size_t micro_batch_tokens = 4096;
-  long updates_per_batch = 1;        // optimizer steps per batch (mini-batches, PPO style)
-  double grad_clip = 1.0;            // 0 = off
-  long max_new_tokens = 256;         // for the soft overlong penalty
+  long updates_per_batch = 1;  // optimizer steps per batch (mini-batches, PPO style)
+  double grad_clip = 1.0;      // 0 = off
+  long max_new_tokens = 256;   // for the soft overlong penalty
   int64_t pad_id = 0;
   // MoE auxiliary-loss-free balancing (spec §4.2): after the step, each routing bias moves by
   // ±bias_update_speed towards balancing the expert loads this step's forward passes saw. 0 = off.
@@ -64,8 +64,8 @@ struct GrpoStepStats {
   // policy is still the one that sampled (its log-probs are the "recomputed old" ones).
   std::map<std::string, double> metrics;
   long groups_used = 0;
-  long groups_dropped = 0;  // no signal (dynamic sampling)
-  long updates_skipped = 0; // non-finite loss or gradient
+  long groups_dropped = 0;   // no signal (dynamic sampling)
+  long updates_skipped = 0;  // non-finite loss or gradient
 };
 
 // Trains `policy` in place with `optimizer`. `reference` is used only when kl_coef > 0.

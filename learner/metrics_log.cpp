@@ -28,7 +28,9 @@ void put_varint(std::string& out, uint64_t v) {
   }
   out.push_back(static_cast<char>(v));
 }
-void put_key(std::string& out, int field, int wire_type) { put_varint(out, static_cast<uint64_t>(field << 3 | wire_type)); }
+void put_key(std::string& out, int field, int wire_type) {
+  put_varint(out, static_cast<uint64_t>(field << 3 | wire_type));
+}
 void put_bytes(std::string& out, int field, const std::string& bytes) {
   put_key(out, field, 2);
   put_varint(out, bytes.size());
@@ -119,7 +121,8 @@ void MetricsLog::log(int64_t step, const std::map<std::string, double>& scalars)
   nlohmann::ordered_json line;
   line["step"] = step;
   line["time"] = wall_time();
-  for (const auto& [k, v] : scalars) line[k] = std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+  for (const auto& [k, v] : scalars)
+    line[k] = std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
   const std::string text = line.dump() + "\n";
   if (std::fwrite(text.data(), 1, text.size(), jsonl_) != text.size() || std::fflush(jsonl_) != 0)
     throw file_error(jsonl_path_, "", std::string("write failed: ") + std::strerror(errno));

@@ -22,11 +22,11 @@ struct TrainSequence {
 std::vector<std::vector<size_t>> plan_micro_batches(const std::vector<size_t>& lengths, size_t max_tokens);
 
 struct MicroBatch {
-  torch::Tensor input;      // [B, S] int64, right-padded with pad_id
-  torch::Tensor attention;  // [B, S] 1 for real tokens
-  torch::Tensor targets;    // [B, S-1] int64: input shifted left (the next token)
-  torch::Tensor loss_mask;  // [B, S-1] float: 1 where the target is a completion token
-  std::vector<size_t> rows; // which sequences, in row order
+  torch::Tensor input;       // [B, S] int64, right-padded with pad_id
+  torch::Tensor attention;   // [B, S] 1 for real tokens
+  torch::Tensor targets;     // [B, S-1] int64: input shifted left (the next token)
+  torch::Tensor loss_mask;   // [B, S-1] float: 1 where the target is a completion token
+  std::vector<size_t> rows;  // which sequences, in row order
 };
 
 MicroBatch collate(const std::vector<TrainSequence>& sequences, const std::vector<size_t>& rows, int64_t pad_id);

@@ -7,9 +7,12 @@ namespace grpo::learner {
 torch::Tensor kl_estimate(const torch::Tensor& logp, const torch::Tensor& ref_logp, KlEstimator estimator) {
   const torch::Tensor delta = ref_logp - logp;  // Δ = log π_ref − log π_θ
   switch (estimator) {
-    case KlEstimator::kK1: return -delta;
-    case KlEstimator::kK2: return 0.5 * delta * delta;
-    case KlEstimator::kK3: return torch::exp(delta) - delta - 1.0;
+    case KlEstimator::kK1:
+      return -delta;
+    case KlEstimator::kK2:
+      return 0.5 * delta * delta;
+    case KlEstimator::kK3:
+      return torch::exp(delta) - delta - 1.0;
   }
   return {};
 }
@@ -21,12 +24,15 @@ void check_shapes(const PolicyLossBatch& b, const PolicyLossConfig& c) {
   GRPO_CHECK(b.old_logp.sizes() == b.logp.sizes(), "old_logp must match logp");
   GRPO_CHECK(b.mask.sizes() == b.logp.sizes(), "mask must match logp");
   GRPO_CHECK(b.advantages.dim() == 1 && b.advantages.size(0) == b.logp.size(0), "advantages must be [B]");
-  if (c.kl_coef != 0.0) GRPO_CHECK(b.ref_logp.defined() && b.ref_logp.sizes() == b.logp.sizes(), "kl_coef > 0 needs ref_logp [B, T]");
+  if (c.kl_coef != 0.0)
+    GRPO_CHECK(b.ref_logp.defined() && b.ref_logp.sizes() == b.logp.sizes(), "kl_coef > 0 needs ref_logp [B, T]");
   if (c.tis_cap > 0.0)
-    GRPO_CHECK(b.behaviour_logp.defined() && b.behaviour_logp.sizes() == b.logp.sizes(), "tis_cap > 0 needs behaviour_logp [B, T]");
+    GRPO_CHECK(b.behaviour_logp.defined() && b.behaviour_logp.sizes() == b.logp.sizes(),
+               "tis_cap > 0 needs behaviour_logp [B, T]");
   if (c.aggregation == LossAggregation::kSeqMeanTokenSumNorm)
     GRPO_CHECK(c.aggregation_constant > 0.0, "seq-mean-token-sum-norm needs aggregation_constant > 0");
-  GRPO_CHECK(c.clip_low >= 0.0 && c.clip_low < 1.0 && c.clip_high >= 0.0, "clip range must satisfy 0 <= clip_low < 1, clip_high >= 0");
+  GRPO_CHECK(c.clip_low >= 0.0 && c.clip_low < 1.0 && c.clip_high >= 0.0,
+             "clip range must satisfy 0 <= clip_low < 1, clip_high >= 0");
 }
 
 }  // namespace
@@ -115,9 +121,12 @@ LossAggregation parse_loss_aggregation(const std::string& name) {
 
 std::string to_string(LossAggregation aggregation) {
   switch (aggregation) {
-    case LossAggregation::kSeqMeanTokenMean: return "seq-mean-token-mean";
-    case LossAggregation::kTokenMean: return "token-mean";
-    case LossAggregation::kSeqMeanTokenSumNorm: return "seq-mean-token-sum-norm";
+    case LossAggregation::kSeqMeanTokenMean:
+      return "seq-mean-token-mean";
+    case LossAggregation::kTokenMean:
+      return "token-mean";
+    case LossAggregation::kSeqMeanTokenSumNorm:
+      return "seq-mean-token-sum-norm";
   }
   return "?";
 }
@@ -131,9 +140,12 @@ KlEstimator parse_kl_estimator(const std::string& name) {
 
 std::string to_string(KlEstimator estimator) {
   switch (estimator) {
-    case KlEstimator::kK1: return "k1";
-    case KlEstimator::kK2: return "k2";
-    case KlEstimator::kK3: return "k3";
+    case KlEstimator::kK1:
+      return "k1";
+    case KlEstimator::kK2:
+      return "k2";
+    case KlEstimator::kK3:
+      return "k3";
   }
   return "?";
 }

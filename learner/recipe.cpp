@@ -16,11 +16,40 @@ using T = RecipeKey::Type;
 const std::vector<RecipeKey>& recipe_schema() {
   static const std::vector<RecipeKey> schema = {
       // model
-      {"model", "init", T::kPath, "", 0, 0, {}, "checkpoint folder to start from (Hugging Face layout); empty: build from model.config"},
-      {"model", "config", T::kPath, "", 0, 0, {}, "config.json for a model built from scratch when model.init is empty"},
-      {"model", "precision", T::kChoice, "fp32", 0, 0, {"fp32", "bf16", "fp8"}, "compute precision of the policy (master weights stay FP32)"},
+      {"model",
+       "init",
+       T::kPath,
+       "",
+       0,
+       0,
+       {},
+       "checkpoint folder to start from (Hugging Face layout); empty: build from model.config"},
+      {"model",
+       "config",
+       T::kPath,
+       "",
+       0,
+       0,
+       {},
+       "config.json for a model built from scratch when model.init is empty"},
+      {"model",
+       "precision",
+       T::kChoice,
+       "fp32",
+       0,
+       0,
+       {"fp32", "bf16", "fp8"},
+       "compute precision of the policy (master weights stay FP32)"},
       // data
-      {"data", "train", T::kPath, "", 0, 0, {}, "training prompts, JSONL with a `prompt` field plus what the reward reads; required unless task.family generates them"},
+      {"data",
+       "train",
+       T::kPath,
+       "",
+       0,
+       0,
+       {},
+       "training prompts, JSONL with a `prompt` field plus what the reward reads; required unless task.family "
+       "generates them"},
       {"data", "eval", T::kPath, "", 0, 0, {}, "held-out prompts for `grpo eval` and eval_every; empty: no evaluation"},
       {"data", "shuffle", T::kBool, true, 0, 0, {}, "shuffle the training prompts each epoch (seeded by train.seed)"},
       // reward
@@ -31,7 +60,14 @@ const std::vector<RecipeKey>& recipe_schema() {
       {"reward", "workers", T::kInteger, 1, 1, 1024, {}, "reward scoring processes per reward actor"},
       // rollout
       {"rollout", "group_size", T::kInteger, 8, 1, 4096, {}, "G: completions sampled per prompt"},
-      {"rollout", "prompts_per_step", T::kInteger, 16, 1, 1 << 20, {}, "prompts per training step (batch = prompts × G)"},
+      {"rollout",
+       "prompts_per_step",
+       T::kInteger,
+       16,
+       1,
+       1 << 20,
+       {},
+       "prompts per training step (batch = prompts × G)"},
       {"rollout", "max_new_tokens", T::kInteger, 256, 1, 1 << 20, {}, "generation budget per completion"},
       {"rollout", "temperature", T::kNumber, 1.0, 0, 100, {}, "sampling temperature; 0 = greedy"},
       {"rollout", "top_p", T::kNumber, 1.0, 1e-9, 1, {}, "nucleus sampling mass, (0, 1]"},
@@ -42,7 +78,14 @@ const std::vector<RecipeKey>& recipe_schema() {
       // optim
       {"optim", "lr", T::kNumber, 1e-5, 0, 1, {}, "peak learning rate (AdamW)"},
       {"optim", "warmup_steps", T::kInteger, 0, 0, 1 << 30, {}, "linear warm-up from 0 to lr"},
-      {"optim", "schedule", T::kChoice, "constant", 0, 0, {"constant", "cosine"}, "learning-rate schedule after warm-up"},
+      {"optim",
+       "schedule",
+       T::kChoice,
+       "constant",
+       0,
+       0,
+       {"constant", "cosine"},
+       "learning-rate schedule after warm-up"},
       {"optim", "min_lr_ratio", T::kNumber, 0.1, 0, 1, {}, "cosine floor as a fraction of lr"},
       {"optim", "weight_decay", T::kNumber, 0.0, 0, 10, {}, "AdamW decoupled weight decay"},
       {"optim", "beta1", T::kNumber, 0.9, 0, 0.999999, {}, "AdamW β1"},
@@ -50,55 +93,239 @@ const std::vector<RecipeKey>& recipe_schema() {
       {"optim", "eps", T::kNumber, 1e-8, 1e-30, 1, {}, "AdamW ε"},
       {"optim", "grad_clip", T::kNumber, 1.0, 0, 1e9, {}, "global gradient-norm clip; 0 = off"},
       {"optim", "updates_per_batch", T::kInteger, 1, 1, 1024, {}, "optimizer steps per rollout batch (mini-batches)"},
-      {"optim", "micro_batch_tokens", T::kInteger, 4096, 16, 1 << 30, {}, "tokens per forward/backward (gradient accumulation)"},
+      {"optim",
+       "micro_batch_tokens",
+       T::kInteger,
+       4096,
+       16,
+       1 << 30,
+       {},
+       "tokens per forward/backward (gradient accumulation)"},
       // train
       {"train", "steps", T::kInteger, 200, 1, 1 << 30, {}, "training steps (one rollout batch each)"},
-      {"train", "save_every", T::kInteger, 50, 0, 1 << 30, {}, "checkpoint every N steps (and at the end); 0 = end only"},
+      {"train",
+       "save_every",
+       T::kInteger,
+       50,
+       0,
+       1 << 30,
+       {},
+       "checkpoint every N steps (and at the end); 0 = end only"},
       {"train", "keep_last", T::kInteger, 3, 1, 1 << 20, {}, "checkpoints kept in the run folder"},
-      {"train", "eval_every", T::kInteger, 25, 0, 1 << 30, {}, "evaluate on data.eval every N steps; 0 = before and after only"},
+      {"train",
+       "eval_every",
+       T::kInteger,
+       25,
+       0,
+       1 << 30,
+       {},
+       "evaluate on data.eval every N steps; 0 = before and after only"},
       {"train", "seed", T::kInteger, 1, 0, 1e15, {}, "seed of data order, sampling and initialisation"},
       {"train", "run_dir", T::kPath, "", 0, 0, {}, "run folder; empty: runs/<recipe name>"},
-      {"train", "ref_refresh_every", T::kInteger, 0, 0, 1 << 30, {}, "copy the policy into the KL reference every N steps; 0 = never"},
-      {"train", "mtp_loss_coef", T::kNumber, 0.0, 0, 100, {}, "weight of the MTP loss so the draft head follows the policy; 0 = off"},
-      {"train", "bias_update_speed", T::kNumber, 0.001, 0, 1, {}, "γ of the MoE routing-bias update after each step (auxiliary-loss-free balancing, DeepSeek-V3: 0.001); 0 = off"},
+      {"train",
+       "ref_refresh_every",
+       T::kInteger,
+       0,
+       0,
+       1 << 30,
+       {},
+       "copy the policy into the KL reference every N steps; 0 = never"},
+      {"train",
+       "mtp_loss_coef",
+       T::kNumber,
+       0.0,
+       0,
+       100,
+       {},
+       "weight of the MTP loss so the draft head follows the policy; 0 = off"},
+      {"train",
+       "bias_update_speed",
+       T::kNumber,
+       0.001,
+       0,
+       1,
+       {},
+       "γ of the MoE routing-bias update after each step (auxiliary-loss-free balancing, DeepSeek-V3: 0.001); 0 = off"},
       // task: synthetic data that `grpo run` generates before the other stages
-      {"task", "family", T::kChoice, "", 0, 0, {"", "math", "code"}, "task family whose train/eval prompts and SFT traces `grpo run` generates; empty: data.train and data.eval are given"},
-      {"task", "seed", T::kInteger, 1, 0, 1e15, {}, "seed of the generated tasks (the eval set uses a derived seed, so no prompt is in both)"},
+      {"task",
+       "family",
+       T::kChoice,
+       "",
+       0,
+       0,
+       {"", "math", "code"},
+       "task family whose train/eval prompts and SFT traces `grpo run` generates; empty: data.train and data.eval are "
+       "given"},
+      {"task",
+       "seed",
+       T::kInteger,
+       1,
+       0,
+       1e15,
+       {},
+       "seed of the generated tasks (the eval set uses a derived seed, so no prompt is in both)"},
       {"task", "train_prompts", T::kInteger, 2000, 1, 1 << 24, {}, "generated RL training prompts"},
       {"task", "eval_prompts", T::kInteger, 200, 1, 1 << 24, {}, "generated held-out prompts"},
-      {"task", "sft_examples", T::kInteger, 4000, 0, 1 << 24, {}, "generated SFT traces for the base policy; 0 = no SFT stage"},
+      {"task",
+       "sft_examples",
+       T::kInteger,
+       4000,
+       0,
+       1 << 24,
+       {},
+       "generated SFT traces for the base policy; 0 = no SFT stage"},
       {"task", "min_difficulty", T::kInteger, 1, 1, 4, {}, "easiest level generated"},
       {"task", "max_difficulty", T::kInteger, 4, 1, 4, {}, "hardest level generated"},
       {"task", "max_value", T::kInteger, 20, 2, 1000, {}, "largest operand in a generated problem"},
-      {"task", "max_result", T::kInteger, 400, 2, 1000000, {}, "largest intermediate quantity in a generated math problem (a step is redrawn to stay below it)"},
-      {"task", "shortcut_fraction", T::kNumber, 0.0, 0, 1, {}, "share of SFT traces that state an answer without working it out"},
-      {"task", "drill_fraction", T::kNumber, 0.0, 0, 1, {}, "share of SFT examples that are arithmetic practice sheets (math; the base policy's pretraining)"},
-      {"task", "flawed_fraction", T::kNumber, 0.0, 0, 1, {}, "share of SFT traces with one mistake that makes the answer wrong"},
+      {"task",
+       "max_result",
+       T::kInteger,
+       400,
+       2,
+       1000000,
+       {},
+       "largest intermediate quantity in a generated math problem (a step is redrawn to stay below it)"},
+      {"task",
+       "shortcut_fraction",
+       T::kNumber,
+       0.0,
+       0,
+       1,
+       {},
+       "share of SFT traces that state an answer without working it out"},
+      {"task",
+       "drill_fraction",
+       T::kNumber,
+       0.0,
+       0,
+       1,
+       {},
+       "share of SFT examples that are arithmetic practice sheets (math; the base policy's pretraining)"},
+      {"task",
+       "flawed_fraction",
+       T::kNumber,
+       0.0,
+       0,
+       1,
+       {},
+       "share of SFT traces with one mistake that makes the answer wrong"},
       // tokenizer
-      {"tokenizer", "vocab_size", T::kInteger, 0, 0, 1 << 20, {}, "train a byte-level BPE tokenizer of this size on the SFT traces when the model is built from scratch; 0 = none"},
+      {"tokenizer",
+       "vocab_size",
+       T::kInteger,
+       0,
+       0,
+       1 << 20,
+       {},
+       "train a byte-level BPE tokenizer of this size on the SFT traces when the model is built from scratch; 0 = "
+       "none"},
       // sft
       {"sft", "steps", T::kInteger, 200, 1, 1 << 30, {}, "optimizer steps of the SFT stage that makes the base policy"},
       {"sft", "batch", T::kInteger, 32, 1, 1 << 20, {}, "sequences per SFT step"},
       {"sft", "lr", T::kNumber, 1e-3, 0, 1, {}, "peak SFT learning rate (AdamW, cosine to 10%)"},
       {"sft", "warmup_steps", T::kInteger, 20, 0, 1 << 30, {}, "SFT linear warm-up"},
-      {"sft", "data", T::kPath, "", 0, 0, {}, "prompt/completion JSONL for `grpo sft RECIPE`; empty: `grpo run` generates it from task"},
+      {"sft",
+       "data",
+       T::kPath,
+       "",
+       0,
+       0,
+       {},
+       "prompt/completion JSONL for `grpo sft RECIPE`; empty: `grpo run` generates it from task"},
       {"sft", "out", T::kPath, "", 0, 0, {}, "checkpoint folder `grpo sft RECIPE` writes; empty: <run folder>/sft"},
-      {"sft", "micro_batch_tokens", T::kInteger, 4096, 16, 1 << 30, {}, "padded tokens per SFT forward/backward (gradient accumulation)"},
+      {"sft",
+       "micro_batch_tokens",
+       T::kInteger,
+       4096,
+       16,
+       1 << 30,
+       {},
+       "padded tokens per SFT forward/backward (gradient accumulation)"},
       // eval
-      {"eval", "samples", T::kInteger, 8, 1, 4096, {}, "K: samples per held-out prompt for mean@K and pass@K (pass@1 is greedy)"},
+      {"eval",
+       "samples",
+       T::kInteger,
+       8,
+       1,
+       4096,
+       {},
+       "K: samples per held-out prompt for mean@K and pass@K (pass@1 is greedy)"},
       {"eval", "temperature", T::kNumber, 1.0, 1e-6, 100, {}, "sampling temperature for mean@K and pass@K"},
       // runtime
-      {"runtime", "threads", T::kInteger, 0, 0, 4096, {}, "LibTorch threads for the model's math; 0 = LibTorch's default (all cores). 1 is fastest on a machine busy with other work"},
-      {"runtime", "mode", T::kChoice, "threads", 0, 0, {"threads", "processes"}, "actors as threads of one process, or one process each"},
+      {"runtime",
+       "threads",
+       T::kInteger,
+       0,
+       0,
+       4096,
+       {},
+       "LibTorch threads for the model's math; 0 = LibTorch's default (all cores). 1 is fastest on a machine busy with "
+       "other work"},
+      {"runtime",
+       "mode",
+       T::kChoice,
+       "threads",
+       0,
+       0,
+       {"threads", "processes"},
+       "actors as threads of one process, or one process each"},
       {"runtime", "rollout_workers", T::kInteger, 1, 1, 4096, {}, "rollout actors"},
       {"runtime", "reward_workers", T::kInteger, 1, 1, 4096, {}, "reward actors"},
-      {"runtime", "max_staleness", T::kInteger, 0, 0, 1024, {}, "accept trajectories up to N weight versions old; 0 = synchronous"},
-      {"runtime", "weight_sync", T::kChoice, "auto", 0, 0, {"auto", "nccl", "zmq", "shm"}, "how new weights reach rollout workers"},
-      {"runtime", "weight_format", T::kChoice, "fp32", 0, 0, {"fp32", "bf16", "fp8"}, "what a published weight version carries: the FP32 master weights (rollout samples from exactly the learner's policy), or the learner's BF16 / FP8 (128x128 blocks) quantization of them, half or a quarter of the bytes; is/* then shows the rollout-learner mismatch"},
+      {"runtime",
+       "max_staleness",
+       T::kInteger,
+       0,
+       0,
+       1024,
+       {},
+       "accept trajectories up to N weight versions old; 0 = synchronous"},
+      {"runtime",
+       "weight_sync",
+       T::kChoice,
+       "auto",
+       0,
+       0,
+       {"auto", "nccl", "zmq", "shm"},
+       "how new weights reach rollout workers"},
+      {"runtime",
+       "weight_format",
+       T::kChoice,
+       "fp32",
+       0,
+       0,
+       {"fp32", "bf16", "fp8"},
+       "what a published weight version carries: the FP32 master weights (rollout samples from exactly the learner's "
+       "policy), or the learner's BF16 / FP8 (128x128 blocks) quantization of them, half or a quarter of the bytes; "
+       "is/* then shows the rollout-learner mismatch"},
       {"runtime", "transport", T::kChoice, "inproc", 0, 0, {"inproc", "ipc", "tcp"}, "ZeroMQ transport between actors"},
-      {"runtime", "heartbeat_timeout_s", T::kNumber, 10.0, 0.5, 3600, {}, "a worker silent this long is declared lost: its prompts go to the others (and in process mode it is restarted)"},
-      {"runtime", "interface", T::kString, "127.0.0.1", 0, 0, {}, "address the learner binds for launcher ranks on other hosts (tcp); the loopback default keeps a run private to its host"},
-      {"runtime", "curve_key_file", T::kPath, "", 0, 0, {}, "shared-key file (ZeroMQ CURVE) for tcp endpoints: every rank reads the same file, traffic is encrypted and a peer without the key cannot connect; empty = off. Make one with `openssl rand -hex 32 > FILE && chmod 600 FILE`"},
+      {"runtime",
+       "heartbeat_timeout_s",
+       T::kNumber,
+       10.0,
+       0.5,
+       3600,
+       {},
+       "a worker silent this long is declared lost: its prompts go to the others (and in process mode it is "
+       "restarted)"},
+      {"runtime",
+       "interface",
+       T::kString,
+       "127.0.0.1",
+       0,
+       0,
+       {},
+       "address the learner binds for launcher ranks on other hosts (tcp); the loopback default keeps a run private to "
+       "its host"},
+      {"runtime",
+       "curve_key_file",
+       T::kPath,
+       "",
+       0,
+       0,
+       {},
+       "shared-key file (ZeroMQ CURVE) for tcp endpoints: every rank reads the same file, traffic is encrypted and a "
+       "peer without the key cannot connect; empty = off. Make one with `openssl rand -hex 32 > FILE && chmod 600 "
+       "FILE`"},
   };
   return schema;
 }
@@ -107,13 +334,20 @@ namespace {
 
 std::string type_name(T t) {
   switch (t) {
-    case T::kNumber: return "number";
-    case T::kInteger: return "integer";
-    case T::kBool: return "true/false";
-    case T::kString: return "string";
-    case T::kPath: return "path";
-    case T::kChoice: return "one of";
-    case T::kStringList: return "list of strings";
+    case T::kNumber:
+      return "number";
+    case T::kInteger:
+      return "integer";
+    case T::kBool:
+      return "true/false";
+    case T::kString:
+      return "string";
+    case T::kPath:
+      return "path";
+    case T::kChoice:
+      return "one of";
+    case T::kStringList:
+      return "list of strings";
   }
   return "?";
 }
@@ -176,7 +410,8 @@ json check_value(const RecipeKey& k, const json& v, const std::string& file, con
 }  // namespace
 
 Recipe resolve_recipe(const json& raw, const std::string& file) {
-  if (!raw.is_object()) throw file_error(file, "", "a recipe is one JSON object with sections (model, data, reward, ...)");
+  if (!raw.is_object())
+    throw file_error(file, "", "a recipe is one JSON object with sections (model, data, reward, ...)");
   Recipe r;
   r.file = file;
   r.dir = std::filesystem::path(file).parent_path().string();
@@ -186,7 +421,8 @@ Recipe resolve_recipe(const json& raw, const std::string& file) {
   for (const auto& [name, body] : raw.items()) {
     if (name == "name" || name == "description") continue;  // free text
     if (!sections.count(name))
-      throw file_error(file, name, "unknown section (allowed: " + join({sections.begin(), sections.end()}) + ", name, description)");
+      throw file_error(
+          file, name, "unknown section (allowed: " + join({sections.begin(), sections.end()}) + ", name, description)");
     if (!body.is_object()) throw file_error(file, name, "expected an object, got " + std::string(body.type_name()));
   }
   r.values = json::object();
@@ -210,11 +446,14 @@ Recipe resolve_recipe(const json& raw, const std::string& file) {
     }
   }
   if (r.values["data"]["train"].get<std::string>().empty() && r.values["task"]["family"].get<std::string>().empty())
-    throw file_error(file, "data.train", "required key is missing (a JSONL of training prompts), unless task.family names a generated task");
+    throw file_error(
+        file, "data.train",
+        "required key is missing (a JSONL of training prompts), unless task.family names a generated task");
   if (r.values["task"]["min_difficulty"].get<long>() > r.values["task"]["max_difficulty"].get<long>())
     throw file_error(file, "task.min_difficulty", "is above task.max_difficulty");
   if (r.values["model"]["init"].get<std::string>().empty() && r.values["model"]["config"].get<std::string>().empty())
-    throw file_error(file, "model", "give model.init (a checkpoint folder) or model.config (a config.json to start from scratch)");
+    throw file_error(file, "model",
+                     "give model.init (a checkpoint folder) or model.config (a config.json to start from scratch)");
   r.algorithm = parse_algorithm_config(raw.value("algorithm", json::object()), file,
                                        r.values["rollout"]["max_new_tokens"].get<long>());
   return r;
@@ -245,7 +484,8 @@ std::string recipe_schema_markdown() {
     if (k.type == T::kNumber || k.type == T::kInteger) range = fmt(k.min) + " … " + fmt(k.max);
     if (k.type == T::kChoice) range = join(k.choices);
     const std::string dflt = k.default_value.is_null() ? "required" : k.default_value.dump();
-    out += "| `" + k.section + "." + k.key + "` | " + type_name(k.type) + " | `" + dflt + "` | " + range + " | " + k.doc + " |\n";
+    out += "| `" + k.section + "." + k.key + "` | " + type_name(k.type) + " | `" + dflt + "` | " + range + " | " +
+           k.doc + " |\n";
   }
   return out;
 }

@@ -20,8 +20,8 @@ struct RecipeKey {
   std::string section;
   std::string key;
   Type type;
-  nlohmann::json default_value;  // null: required
-  double min = 0, max = 0;       // for kNumber / kInteger (inclusive)
+  nlohmann::json default_value;      // null: required
+  double min = 0, max = 0;           // for kNumber / kInteger (inclusive)
   std::vector<std::string> choices;  // for kChoice
   std::string doc;
 };
@@ -30,8 +30,8 @@ struct RecipeKey {
 const std::vector<RecipeKey>& recipe_schema();
 
 struct Recipe {
-  std::string file;  // the recipe.json path
-  std::string dir;   // its folder; relative paths are resolved against it
+  std::string file;       // the recipe.json path
+  std::string dir;        // its folder; relative paths are resolved against it
   nlohmann::json values;  // resolved: every section and key present, types checked
   AlgorithmConfig algorithm;
 

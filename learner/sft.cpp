@@ -16,7 +16,6 @@ torch::Tensor sft_loss(model::CausalLM& lm, const MicroBatch& batch, double deno
   return -(logp * batch.loss_mask).sum() / std::max(denominator, 1.0);
 }
 
-
 void run_sft(model::CausalLM& lm, const std::vector<TrainSequence>& data, const SftOptions& options,
              const std::function<void(const SftStepStats&)>& on_step) {
   GRPO_CHECK(!data.empty(), "SFT needs at least one sequence");
@@ -25,7 +24,8 @@ void run_sft(model::CausalLM& lm, const std::vector<TrainSequence>& data, const 
   std::vector<torch::Tensor> params;
   for (auto& p : lm->parameters())
     if (p.requires_grad()) params.push_back(p);
-  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(options.lr.peak_lr).weight_decay(options.weight_decay));
+  torch::optim::AdamW optimizer(params,
+                                torch::optim::AdamWOptions(options.lr.peak_lr).weight_decay(options.weight_decay));
   LrSchedule schedule = options.lr;
   schedule.total_steps = options.steps;
 

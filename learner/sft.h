@@ -15,13 +15,13 @@
 namespace grpo::learner {
 
 struct SftOptions {
-  long steps = 100;                 // optimizer steps
-  size_t batch_sequences = 16;      // sequences per optimizer step
-  size_t micro_batch_tokens = 4096; // padded tokens per forward/backward
-  LrSchedule lr;                    // peak, warm-up, schedule (total_steps is set to `steps`)
+  long steps = 100;                  // optimizer steps
+  size_t batch_sequences = 16;       // sequences per optimizer step
+  size_t micro_batch_tokens = 4096;  // padded tokens per forward/backward
+  LrSchedule lr;                     // peak, warm-up, schedule (total_steps is set to `steps`)
   double weight_decay = 0.0;
-  double grad_clip = 1.0;           // global norm; 0 = off
-  uint64_t seed = 1;                // data order
+  double grad_clip = 1.0;  // global norm; 0 = off
+  uint64_t seed = 1;       // data order
   int64_t pad_id = 0;
   Precision precision = Precision::kFp32;  // forward compute (learner/precision.h); weights stay FP32
 };

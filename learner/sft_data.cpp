@@ -38,7 +38,8 @@ std::vector<TrainSequence> read_sft_data(const std::string& path, const Tokenize
     } else {
       if (!row.contains("prompt") || !row.contains("completion") || !row["prompt"].is_string() ||
           !row["completion"].is_string())
-        throw file_error(where, "prompt", "expected `prompt` and `completion` strings (or prompt_tokens/completion_tokens)");
+        throw file_error(where, "prompt",
+                         "expected `prompt` and `completion` strings (or prompt_tokens/completion_tokens)");
       if (!tokenizer) throw file_error(where, "prompt", "text rows need a tokenizer: pass --tokenizer tokenizer.json");
       prompt = tokenizer->encode(row["prompt"].get<std::string>());
       completion = tokenizer->encode(row["completion"].get<std::string>());

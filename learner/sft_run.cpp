@@ -45,7 +45,8 @@ SftStepStats run_sft_to_folder(const SftRun& run) {
   std::string tokenizer_path = run.tokenizer;
   SftOptions o = run.options;
   if (!run.init.empty()) {
-    if (!std::filesystem::exists(run.init + "/config.json")) throw file_error(run.init, "", "not a checkpoint folder (no config.json)");
+    if (!std::filesystem::exists(run.init + "/config.json"))
+      throw file_error(run.init, "", "not a checkpoint folder (no config.json)");
     lm = model::load_checkpoint(run.init);
     if (tokenizer_path.empty() && std::filesystem::exists(run.init + "/tokenizer.json"))
       tokenizer_path = run.init + "/tokenizer.json";
@@ -59,14 +60,17 @@ SftStepStats run_sft_to_folder(const SftRun& run) {
   if (lm->config.pad_token_id) o.pad_id = *lm->config.pad_token_id;
   std::optional<int64_t> eos;
   if (run.append_eos && !lm->config.eos_token_ids.empty()) eos = lm->config.eos_token_ids.front();
-  auto data = read_sft_data(run.data, tokenizer ? &*tokenizer : nullptr, lm->config.vocab_size, lm->config.bos_token_id, eos);
+  auto data =
+      read_sft_data(run.data, tokenizer ? &*tokenizer : nullptr, lm->config.vocab_size, lm->config.bos_token_id, eos);
   for (size_t i = 0; i < data.size(); ++i)
     if (static_cast<int64_t>(data[i].tokens.size()) > lm->config.max_position_embeddings)
-      throw file_error(run.data, "row " + std::to_string(i + 1),
-                       "has " + std::to_string(data[i].tokens.size()) + " tokens but the model's max_position_embeddings is " +
-                           std::to_string(lm->config.max_position_embeddings) + "; shorten it or raise the limit in config.json");
+      throw file_error(
+          run.data, "row " + std::to_string(i + 1),
+          "has " + std::to_string(data[i].tokens.size()) + " tokens but the model's max_position_embeddings is " +
+              std::to_string(lm->config.max_position_embeddings) + "; shorten it or raise the limit in config.json");
   if (run.epochs > 0)
-    o.steps = std::max<long>(1, static_cast<long>((run.epochs * data.size() + o.batch_sequences - 1) / o.batch_sequences));
+    o.steps =
+        std::max<long>(1, static_cast<long>((run.epochs * data.size() + o.batch_sequences - 1) / o.batch_sequences));
   if (!run.quiet) {
     int64_t parameters = 0;
     for (const auto& p : lm->parameters()) parameters += p.numel();
@@ -81,8 +85,11 @@ SftStepStats run_sft_to_folder(const SftRun& run) {
   SftStepStats last;
   run_sft(lm, data, o, [&](const SftStepStats& s) {
     const std::string& p = run.metric_prefix;
-    metrics.log(s.step, {{p + "loss", s.loss}, {p + "grad_norm", s.grad_norm}, {p + "lr", s.lr},
-                         {p + "tokens", s.tokens}, {p + "skipped", s.skipped ? 1.0 : 0.0}});
+    metrics.log(s.step, {{p + "loss", s.loss},
+                         {p + "grad_norm", s.grad_norm},
+                         {p + "lr", s.lr},
+                         {p + "tokens", s.tokens},
+                         {p + "skipped", s.skipped ? 1.0 : 0.0}});
     if (!run.quiet) {
       char detail[160];
       std::snprintf(detail, sizeof detail, "loss %.4f  grad_norm %.3f  lr %.2e%s", s.loss, s.grad_norm, s.lr,

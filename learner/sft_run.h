@@ -11,15 +11,15 @@
 namespace grpo::learner {
 
 struct SftRun {
-  std::string data;       // prompt/completion JSONL (learner/sft_data.h)
-  std::string out;        // checkpoint folder to write (config.json, model.safetensors, tokenizer.json, metrics.jsonl)
-  std::string init;       // checkpoint folder to start from; empty: `config` with random weights
-  std::string config;     // config.json of a model built from scratch (seeded by options.seed)
-  std::string tokenizer;  // tokenizer.json for text rows; empty: init's tokenizer.json when it has one
-  SftOptions options;     // pad_id is taken from the model's config
-  long epochs = 0;        // > 0: options.steps = ceil(epochs × rows / batch), set once the data is read
-  bool quiet = false;     // no progress output
-  bool append_eos = true; // end every completion with the model's first EOS id (learner/sft_data.h)
+  std::string data;        // prompt/completion JSONL (learner/sft_data.h)
+  std::string out;         // checkpoint folder to write (config.json, model.safetensors, tokenizer.json, metrics.jsonl)
+  std::string init;        // checkpoint folder to start from; empty: `config` with random weights
+  std::string config;      // config.json of a model built from scratch (seeded by options.seed)
+  std::string tokenizer;   // tokenizer.json for text rows; empty: init's tokenizer.json when it has one
+  SftOptions options;      // pad_id is taken from the model's config
+  long epochs = 0;         // > 0: options.steps = ceil(epochs × rows / batch), set once the data is read
+  bool quiet = false;      // no progress output
+  bool append_eos = true;  // end every completion with the model's first EOS id (learner/sft_data.h)
   std::string metric_prefix = "sft/";  // of the metrics.jsonl keys: sft/loss, sft/grad_norm, ...
 };
 

@@ -109,8 +109,9 @@ TrainerState load_trainer_state(const std::string& dir, torch::optim::Optimizer&
     archive.load_from(bytes);
     optimizer.load(archive);
   } catch (const c10::Error& e) {
-    throw file_error(dir + "/optimizer.pt", "", std::string("cannot restore the optimizer (was the model changed?): ") +
-                                                    e.what_without_backtrace());
+    throw file_error(
+        dir + "/optimizer.pt", "",
+        std::string("cannot restore the optimizer (was the model changed?): ") + e.what_without_backtrace());
   }
   {
     auto gen = at::detail::getDefaultCPUGenerator();

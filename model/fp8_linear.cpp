@@ -71,8 +71,8 @@ void cast_unquantized(CausalLM& lm, torch::ScalarType dtype) {
   }
   for (auto& b : lm->named_buffers(/*recurse=*/true)) {
     const std::string& name = b.key();
-    const bool keep_fp32 = name.find(kFp8ScaleBuffer) != std::string::npos ||
-                           name.find("e_score_correction_bias") != std::string::npos;
+    const bool keep_fp32 =
+        name.find(kFp8ScaleBuffer) != std::string::npos || name.find("e_score_correction_bias") != std::string::npos;
     torch::Tensor t = b.value();
     if (keep_fp32 || !t.is_floating_point()) continue;
     t.set_data(t.to(dtype));

@@ -108,7 +108,8 @@ torch::Tensor fp8_gemm(const Fp8Matrix& a, const Fp8Matrix& w) {
   p.m = aq.size(0);
   p.n = wq.size(0);
   p.k = aq.size(1);
-  GRPO_CHECK(as.size(0) == p.m && as.size(1) == fp8_num_blocks(p.k), "fp8_gemm: activation scales must be [m, ceil(k/128)]");
+  GRPO_CHECK(as.size(0) == p.m && as.size(1) == fp8_num_blocks(p.k),
+             "fp8_gemm: activation scales must be [m, ceil(k/128)]");
   GRPO_CHECK(ws.size(0) == fp8_num_blocks(p.n) && ws.size(1) == fp8_num_blocks(p.k),
              "fp8_gemm: weight scales must be [ceil(n/128), ceil(k/128)]");
   auto y = torch::empty({p.m, p.n}, as.options());

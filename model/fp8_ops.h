@@ -17,8 +17,8 @@ struct Fp8Matrix {
 };
 
 // x: [rows, cols] (any float dtype; converted to contiguous FP32 first).
-Fp8Matrix fp8_quantize_weight(const torch::Tensor& w);  // 128x128 tiles
-Fp8Matrix fp8_quantize_act(const torch::Tensor& x);     // 1x128 tiles along the last dim
+Fp8Matrix fp8_quantize_weight(const torch::Tensor& w);    // 128x128 tiles
+Fp8Matrix fp8_quantize_act(const torch::Tensor& x);       // 1x128 tiles along the last dim
 torch::Tensor fp8_dequantize_weight(const Fp8Matrix& w);  // -> FP32 [rows, cols]
 torch::Tensor fp8_dequantize_act(const Fp8Matrix& a);     // -> FP32 [rows, cols]
 

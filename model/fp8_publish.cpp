@@ -71,8 +71,8 @@ PublishedWeights publish_weights(CausalLM& lm, PublishFormat format) {
     } else {
       auto it = fp8_now.find(name);
       torch::Tensor dense = it != fp8_now.end() ? fp8_dequantize_weight(it->second) : tensor;
-      e.dtype = format == PublishFormat::kFp32 ||
-                        (tensor.scalar_type() == torch::kFloat32 && name.find("e_score_correction_bias") != std::string::npos)
+      e.dtype = format == PublishFormat::kFp32 || (tensor.scalar_type() == torch::kFloat32 &&
+                                                   name.find("e_score_correction_bias") != std::string::npos)
                     ? torch::kFloat32
                     : torch::kBFloat16;
       auto v = dense.to(e.dtype);

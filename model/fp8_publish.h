@@ -21,9 +21,9 @@ namespace grpo::model {
 enum class PublishFormat { kBf16, kFp8, kFp32 };
 
 struct PublishedTensor {
-  std::string name;            // Hugging Face name
-  std::vector<int64_t> shape;  // of the weight
-  torch::ScalarType dtype;     // kFloat8_e4m3fn, kBFloat16 or kFloat32
+  std::string name;                            // Hugging Face name
+  std::vector<int64_t> shape;                  // of the weight
+  torch::ScalarType dtype;                     // kFloat8_e4m3fn, kBFloat16 or kFloat32
   uint64_t offset = 0, bytes = 0;              // the values in `data`
   uint64_t scale_offset = 0, scale_bytes = 0;  // FP8 only: [ceil(rows/128), ceil(cols/128)] FP32
 };

@@ -44,9 +44,9 @@ std::pair<torch::Tensor, torch::Tensor> MLAImpl::project_q(const torch::Tensor& 
   // linear_forward: FP8 weights or FP8 training when the layer has them (model/fp8_linear.h).
   auto q = q_proj ? linear_forward(q_proj, x)
                   : linear_forward(q_b_proj, q_a_layernorm(linear_forward(q_a_proj, x)));  // [B, S, H·(nope+R)]
-  q = q.unflatten(-1, {heads_, nope_ + rope_});                              // [B, S, H, nope+R]
-  auto q_nope = q.narrow(-1, 0, nope_);                                      // [B, S, H, nope]
-  auto q_pe = apply_rope_interleaved(q.narrow(-1, nope_, rope_), cos, sin);  // [B, S, H, R]
+  q = q.unflatten(-1, {heads_, nope_ + rope_});                                            // [B, S, H, nope+R]
+  auto q_nope = q.narrow(-1, 0, nope_);                                                    // [B, S, H, nope]
+  auto q_pe = apply_rope_interleaved(q.narrow(-1, nope_, rope_), cos, sin);                // [B, S, H, R]
   return {q_nope, q_pe};
 }
 
@@ -63,8 +63,8 @@ torch::Tensor MLAImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
   auto [q_nope, q_pe] = project_q(x, cos, sin);
   auto [c_kv, k_pe] = project_kv_latent(x, cos, sin);
   auto kvb = linear_forward(kv_b_proj, c_kv).unflatten(-1, {heads_, nope_ + v_});  // [B, T, H, nope+v]
-  auto k_nope = kvb.narrow(-1, 0, nope_);                          // [B, T, H, nope]
-  auto v = kvb.narrow(-1, nope_, v_);                              // [B, T, H, v]
+  auto k_nope = kvb.narrow(-1, 0, nope_);                                          // [B, T, H, nope]
+  auto v = kvb.narrow(-1, nope_, v_);                                              // [B, T, H, v]
   // q·k = q_nope·k_nope + q_pe·k_pe; the second term shares k_pe across heads.
   auto scores = (torch::einsum("bshd,bthd->bhst", {q_nope, k_nope}) + torch::einsum("bshr,btr->bhst", {q_pe, k_pe})) *
                 scale_;                               // [B, H, S, T]
@@ -86,8 +86,8 @@ torch::Tensor MLAImpl::forward_absorbed(const torch::Tensor& x, const torch::Ten
 
   // FP8 kv_b_proj is dequantized here, as DeepSeek's absorb path does.
   auto w = dense_weight(kv_b_proj).to(x.scalar_type()).view({heads_, nope_ + v_, kv_rank_});  // [H, nope+v, kv_rank]
-  auto w_uk = w.narrow(1, 0, nope_);                                // [H, nope, kv_rank]
-  auto w_uv = w.narrow(1, nope_, v_);                               // [H, v, kv_rank]
+  auto w_uk = w.narrow(1, 0, nope_);                                                          // [H, nope, kv_rank]
+  auto w_uv = w.narrow(1, nope_, v_);                                                         // [H, v, kv_rank]
   auto q_latent = torch::einsum("bshd,hdc->bshc", {q_nope, w_uk});  // [B, S, H, kv_rank] = W_UKᵀ q_nope
   // Per head this is MQA with d_k = kv_rank + R over the shared cache rows.
   auto scores = (torch::einsum("bshc,btc->bhst", {q_latent, kv}) + torch::einsum("bshr,btr->bhst", {q_pe, pe})) *

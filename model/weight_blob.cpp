@@ -9,10 +9,14 @@ namespace {
 
 std::string dtype_name(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return "F32";
-    case torch::kBFloat16: return "BF16";
-    case torch::kFloat8_e4m3fn: return "F8_E4M3";
-    default: throw Error(std::string("weight blob: dtype ") + c10::toString(t) + " is not publishable");
+    case torch::kFloat32:
+      return "F32";
+    case torch::kBFloat16:
+      return "BF16";
+    case torch::kFloat8_e4m3fn:
+      return "F8_E4M3";
+    default:
+      throw Error(std::string("weight blob: dtype ") + c10::toString(t) + " is not publishable");
   }
 }
 
@@ -34,9 +38,12 @@ PublishFormat parse_publish_format(const std::string& name, const std::string& f
 
 std::string publish_format_name(PublishFormat format) {
   switch (format) {
-    case PublishFormat::kFp32: return "fp32";
-    case PublishFormat::kBf16: return "bf16";
-    case PublishFormat::kFp8: return "fp8";
+    case PublishFormat::kFp32:
+      return "fp32";
+    case PublishFormat::kBf16:
+      return "bf16";
+    case PublishFormat::kFp8:
+      return "fp8";
   }
   return "?";
 }
@@ -46,8 +53,8 @@ grpo::WeightBlob to_blob(PublishedWeights published, PublishFormat format, uint6
   blob.version = version;
   blob.format = publish_format_name(format);
   for (const auto& t : published.tensors) {
-    nlohmann::json e = {{"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"shape", t.shape},
-                        {"offset", t.offset}, {"bytes", t.bytes}};
+    nlohmann::json e = {
+        {"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"offset", t.offset}, {"bytes", t.bytes}};
     if (t.scale_bytes) {
       e["scale_offset"] = t.scale_offset;
       e["scale_bytes"] = t.scale_bytes;
@@ -79,10 +86,10 @@ PublishedWeights from_blob(const grpo::WeightBlob& blob) {
       t.scale_offset = e.value("scale_offset", uint64_t{0});
       t.scale_bytes = e.value("scale_bytes", uint64_t{0});
       // Bounds are checked here with the tensor's name; unpack_published checks shapes vs bytes.
-      if (t.offset > blob.data.size() || t.bytes > blob.data.size() - t.offset ||
-          t.scale_offset > blob.data.size() || t.scale_bytes > blob.data.size() - t.scale_offset)
+      if (t.offset > blob.data.size() || t.bytes > blob.data.size() - t.offset || t.scale_offset > blob.data.size() ||
+          t.scale_bytes > blob.data.size() - t.scale_offset)
         throw WeightBlobError(where + ": tensor " + t.name + " runs past the end of the " +
-                                     std::to_string(blob.data.size()) + "-byte buffer");
+                              std::to_string(blob.data.size()) + "-byte buffer");
       p.tensors.push_back(std::move(t));
     }
   } catch (const nlohmann::json::exception& e) {
@@ -102,8 +109,10 @@ LoadReport load_blob(CausalLM& lm, const grpo::WeightBlob& blob) {
 std::vector<std::pair<std::string, torch::Tensor>> blob_state(CausalLM& scratch, const grpo::WeightBlob& blob) {
   load_blob(scratch, blob);
   std::vector<std::pair<std::string, torch::Tensor>> state;
-  for (const auto& item : scratch->named_parameters(/*recurse=*/true)) state.emplace_back(item.key(), item.value().detach().clone());
-  for (const auto& item : scratch->named_buffers(/*recurse=*/true)) state.emplace_back(item.key(), item.value().detach().clone());
+  for (const auto& item : scratch->named_parameters(/*recurse=*/true))
+    state.emplace_back(item.key(), item.value().detach().clone());
+  for (const auto& item : scratch->named_buffers(/*recurse=*/true))
+    state.emplace_back(item.key(), item.value().detach().clone());
   return state;
 }
 

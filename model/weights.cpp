@@ -182,8 +182,8 @@ LoadReport load_weights(CausalLM& lm, const TensorSource& source) {
     }
     if (m.q.sizes() != target.sizes() || m.scale.sizes() != scale_target.sizes()) {
       misshaped.push_back(name + ": has shape " + shape_str(m.q.sizes()) + " (scales " + shape_str(m.scale.sizes()) +
-                          "), expected " + shape_str(target.sizes()) + " (scales " +
-                          shape_str(scale_target.sizes()) + ")");
+                          "), expected " + shape_str(target.sizes()) + " (scales " + shape_str(scale_target.sizes()) +
+                          ")");
       return;
     }
     target.view(torch::kUInt8).copy_(m.q.view(torch::kUInt8));

@@ -5,8 +5,8 @@
 #include <string_view>
 
 #include "common/error.h"
-#include "rewards/lua_json.h"
 #include "common/sha256.h"
+#include "rewards/lua_json.h"
 #include "rewards/wire.h"
 
 namespace grpo::rewards {

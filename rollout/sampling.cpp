@@ -10,7 +10,8 @@ void SamplingParams::validate(const std::string& where) const {
   auto bad = [&](const std::string& field, const std::string& rule, double value) {
     return file_error(where, field, "value " + std::to_string(value) + " is not allowed (" + rule + ")");
   };
-  if (!(temperature >= 0.0) || !std::isfinite(temperature)) throw bad("temperature", "temperature >= 0; 0 = greedy", temperature);
+  if (!(temperature >= 0.0) || !std::isfinite(temperature))
+    throw bad("temperature", "temperature >= 0; 0 = greedy", temperature);
   if (!(top_p > 0.0 && top_p <= 1.0)) throw bad("top_p", "0 < top_p <= 1", top_p);
   if (top_k < 0) throw bad("top_k", "top_k >= 0; 0 = off", static_cast<double>(top_k));
   if (!(min_p >= 0.0 && min_p < 1.0)) throw bad("min_p", "0 <= min_p < 1", min_p);
@@ -22,7 +23,7 @@ torch::Tensor behaviour_logprobs(const torch::Tensor& logits, const torch::Tenso
   GRPO_CHECK(logits.dim() == 2 && tokens.dim() == 1 && tokens.size(0) == logits.size(0), "logits [N, V], tokens [N]");
   const double t = temperature > 0.0 ? temperature : 1.0;
   torch::Tensor logp = torch::log_softmax(logits.to(torch::kFloat32) / t, /*dim=*/-1);  // [N, V]
-  return logp.gather(1, tokens.to(torch::kLong).unsqueeze(1)).squeeze(1);                 // [N]
+  return logp.gather(1, tokens.to(torch::kLong).unsqueeze(1)).squeeze(1);               // [N]
 }
 
 torch::Tensor sampling_probs(const torch::Tensor& logits_in, const SamplingParams& params,
@@ -143,7 +144,8 @@ std::vector<SampledToken> sample_tokens(const torch::Tensor& logits, const std::
   torch::Tensor rows = logits.to(torch::kFloat32).contiguous();
   // Behaviour log-probs of every row in one op: log softmax(logits / T), T = 1 for greedy rows.
   std::vector<float> temps(n);
-  for (size_t i = 0; i < n; ++i) temps[i] = params[i].temperature > 0.0 ? static_cast<float>(params[i].temperature) : 1.0f;
+  for (size_t i = 0; i < n; ++i)
+    temps[i] = params[i].temperature > 0.0 ? static_cast<float>(params[i].temperature) : 1.0f;
   torch::Tensor t = torch::from_blob(temps.data(), {static_cast<int64_t>(n), 1}, torch::kFloat32);
   torch::Tensor logp = torch::log_softmax(rows / t, /*dim=*/-1).contiguous();  // [N, V]
   const float* logit_data = rows.data_ptr<float>();

@@ -44,7 +44,8 @@ void validate(const LaunchEnv& e, const std::string& rank_var, const std::string
     throw Error("local rank " + std::to_string(e.local_rank) + " is not below the local world size " +
                 std::to_string(e.local_world_size) + " (" + e.launcher + " environment)");
   if (e.master_port < 1 || e.master_port > 65535)
-    throw Error("master port " + std::to_string(e.master_port) + " is outside 1..65535 (" + e.launcher + " environment)");
+    throw Error("master port " + std::to_string(e.master_port) + " is outside 1..65535 (" + e.launcher +
+                " environment)");
 }
 
 }  // namespace
@@ -67,8 +68,10 @@ std::string first_slurm_host(const std::string& nodelist) {
   // The first entry ends at a comma outside brackets.
   size_t depth = 0, end = nodelist.size();
   for (size_t i = 0; i < nodelist.size(); ++i) {
-    if (nodelist[i] == '[') ++depth;
-    else if (nodelist[i] == ']' && depth) --depth;
+    if (nodelist[i] == '[')
+      ++depth;
+    else if (nodelist[i] == ']' && depth)
+      --depth;
     else if (nodelist[i] == ',' && depth == 0) {
       end = i;
       break;
@@ -120,8 +123,10 @@ LaunchEnv detect_launch_env(const EnvLookup& env) {
     e.local_rank = parse_int(env, "SLURM_LOCALID", 0);
     e.node_rank = parse_int(env, "SLURM_NODEID", 0);
     std::string per_node = env("SLURM_STEP_TASKS_PER_NODE").value_or(env("SLURM_TASKS_PER_NODE").value_or(""));
-    e.local_world_size = per_node.empty() ? parse_int(env, "SLURM_NTASKS_PER_NODE", e.world_size) : first_task_count(per_node);
-    if (auto addr = env("MASTER_ADDR")) e.master_addr = *addr;
+    e.local_world_size =
+        per_node.empty() ? parse_int(env, "SLURM_NTASKS_PER_NODE", e.world_size) : first_task_count(per_node);
+    if (auto addr = env("MASTER_ADDR"))
+      e.master_addr = *addr;
     else if (auto nodes = env("SLURM_JOB_NODELIST").has_value() ? env("SLURM_JOB_NODELIST") : env("SLURM_NODELIST"))
       e.master_addr = first_slurm_host(*nodes);
     else

@@ -8,12 +8,16 @@ namespace grpo::actor {
 namespace {
 
 void open(zmq::socket_t& socket, const std::string& address, const ChannelOptions& options, bool sender) {
-  if (sender) socket.set(zmq::sockopt::sndhwm, options.high_water_mark);
-  else socket.set(zmq::sockopt::rcvhwm, options.high_water_mark);
+  if (sender)
+    socket.set(zmq::sockopt::sndhwm, options.high_water_mark);
+  else
+    socket.set(zmq::sockopt::rcvhwm, options.high_water_mark);
   socket.set(zmq::sockopt::linger, options.linger_ms);
   try {
-    if (options.bind) socket.bind(address);
-    else socket.connect(address);
+    if (options.bind)
+      socket.bind(address);
+    else
+      socket.connect(address);
   } catch (const zmq::error_t& e) {
     throw Error("cannot " + std::string(options.bind ? "bind" : "connect to") + " " + address + ": " + e.what() +
                 (options.bind ? " (is the address in use by another run?)" : ""));
@@ -64,7 +68,9 @@ bool Sender::send_frames(const Frames& frames, std::chrono::milliseconds timeout
   return actor::send_frames(socket_, frames, timeout);
 }
 
-bool Sender::send(const Message& message, std::chrono::milliseconds timeout) { return send_frames(encode(message), timeout); }
+bool Sender::send(const Message& message, std::chrono::milliseconds timeout) {
+  return send_frames(encode(message), timeout);
+}
 
 std::string Sender::endpoint() const { return socket_.get(zmq::sockopt::last_endpoint); }
 

@@ -23,9 +23,9 @@ std::optional<Frames> receive_frames(zmq::socket_t& socket, std::chrono::millise
 bool send_frames(zmq::socket_t& socket, const Frames& frames, std::chrono::milliseconds timeout);
 
 struct ChannelOptions {
-  bool bind = false;           // true: this end binds the address; false: connects to it
-  int high_water_mark = 16;    // messages queued per direction before send() waits
-  int linger_ms = 0;           // on close, how long unsent messages are kept
+  bool bind = false;         // true: this end binds the address; false: connects to it
+  int high_water_mark = 16;  // messages queued per direction before send() waits
+  int linger_ms = 0;         // on close, how long unsent messages are kept
 };
 
 // The socket file of an ipc:// endpoint this process bound, removed when the socket is gone:

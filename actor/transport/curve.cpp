@@ -11,14 +11,14 @@
 #include <sstream>
 #include <zmq_addon.hpp>
 
-#include "common/sha256.h"
 #include "common/error.h"
 #include "common/hex.h"
+#include "common/sha256.h"
 
 namespace grpo::actor {
 namespace {
 
-constexpr char kZapEndpoint[] = "inproc://zeromq.zap.01";  // fixed by RFC 27 and libzmq
+constexpr char kZapEndpoint[] = "inproc://zeromq.zap.01";       // fixed by RFC 27 and libzmq
 constexpr auto kPollInterval = std::chrono::milliseconds(100);  // how soon a stop request is seen
 
 std::atomic<size_t> g_refused{0};
@@ -218,8 +218,9 @@ CurveKeys load_curve_key_file(const std::string& path) {
     ::close(fd);
     std::ostringstream mode;
     mode << std::oct << (st.st_mode & 0777);
-    throw file_error(path, "", "the CURVE key file is readable by group or others (mode " + mode.str() + "); run `chmod 600 " +
-                                   path + "`");
+    throw file_error(
+        path, "",
+        "the CURVE key file is readable by group or others (mode " + mode.str() + "); run `chmod 600 " + path + "`");
   }
   std::string secret;
   char buf[4096];
@@ -229,8 +230,9 @@ CurveKeys load_curve_key_file(const std::string& path) {
   const auto first = secret.find_first_not_of(space);
   secret = first == std::string::npos ? "" : secret.substr(first, secret.find_last_not_of(space) - first + 1);
   if (secret.size() < 32)
-    throw file_error(path, "", "the CURVE key has " + std::to_string(secret.size()) +
-                                   " characters after trimming whitespace, at least 32 are needed" + fix);
+    throw file_error(path, "",
+                     "the CURVE key has " + std::to_string(secret.size()) +
+                         " characters after trimming whitespace, at least 32 are needed" + fix);
   return curve_keys_from_secret(secret);
 }
 

@@ -8,7 +8,8 @@ namespace grpo::actor {
 namespace {
 
 using nlohmann::json;
-static_assert(std::endian::native == std::endian::little, "the wire form is little-endian; add byte swaps for big-endian hosts");
+static_assert(std::endian::native == std::endian::little,
+              "the wire form is little-endian; add byte swaps for big-endian hosts");
 
 constexpr char kMagic[4] = {'G', 'R', 'P', 'O'};
 constexpr size_t kHeaderBytes = 7;  // magic + u16 version + u8 type
@@ -62,9 +63,15 @@ class DepthLimitedSax : public nlohmann::detail::json_sax_dom_parser<json> {
  public:
   explicit DepthLimitedSax(json& result) : json_sax_dom_parser(result, /*allow_exceptions=*/false) {}
   bool start_object(std::size_t n) { return ++depth_ <= kMaxCborDepth && json_sax_dom_parser::start_object(n); }
-  bool end_object() { --depth_; return json_sax_dom_parser::end_object(); }
+  bool end_object() {
+    --depth_;
+    return json_sax_dom_parser::end_object();
+  }
   bool start_array(std::size_t n) { return ++depth_ <= kMaxCborDepth && json_sax_dom_parser::start_array(n); }
-  bool end_array() { --depth_; return json_sax_dom_parser::end_array(); }
+  bool end_array() {
+    --depth_;
+    return json_sax_dom_parser::end_array();
+  }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
 
  private:
@@ -81,7 +88,8 @@ json parse_metadata(std::string_view cbor) {
   } catch (const std::exception& e) {
     fail(std::string("metadata is not valid CBOR (") + e.what() + ")");
   }
-  if (!ok || sax.is_errored()) fail("metadata is not valid CBOR (or nested deeper than " + std::to_string(kMaxCborDepth) + ")");
+  if (!ok || sax.is_errored())
+    fail("metadata is not valid CBOR (or nested deeper than " + std::to_string(kMaxCborDepth) + ")");
   if (!result.is_object()) fail("metadata is not a map");
   return result;
 }
@@ -132,8 +140,8 @@ class FrameCursor {
     if (next_ >= frames_.size()) fail("frame for " + what + " is missing");
     const std::string& f = frames_[next_++];
     if (count > f.size() / sizeof(T) || f.size() != count * sizeof(T))
-      fail("frame for " + what + " has " + std::to_string(f.size()) + " bytes, expected " + std::to_string(count) + " × " +
-           std::to_string(sizeof(T)));
+      fail("frame for " + what + " has " + std::to_string(f.size()) + " bytes, expected " + std::to_string(count) +
+           " × " + std::to_string(sizeof(T)));
     std::vector<T> out(count);
     if (count) std::memcpy(out.data(), f.data(), f.size());
     return out;
@@ -200,12 +208,18 @@ MessageType type_of(const Message& message) { return static_cast<MessageType>(me
 
 std::string to_string(MessageType type) {
   switch (type) {
-    case MessageType::kPromptBatch: return "PromptBatch";
-    case MessageType::kTrajectoryGroup: return "TrajectoryGroup";
-    case MessageType::kScoredGroup: return "ScoredGroup";
-    case MessageType::kWeightAnnouncement: return "WeightAnnouncement";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kShutdown: return "Shutdown";
+    case MessageType::kPromptBatch:
+      return "PromptBatch";
+    case MessageType::kTrajectoryGroup:
+      return "TrajectoryGroup";
+    case MessageType::kScoredGroup:
+      return "ScoredGroup";
+    case MessageType::kWeightAnnouncement:
+      return "WeightAnnouncement";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kShutdown:
+      return "Shutdown";
   }
   return "unknown(" + std::to_string(static_cast<int>(type)) + ")";
 }
@@ -220,8 +234,11 @@ Frames encode(const Message& message) {
               prompts.push_back(prompt_meta(p));
               frames.push_back(array_frame(p.tokens));
             }
-            return json{{"batch", b.batch_id}, {"version", b.weight_version}, {"group_size", b.group_size},
-                        {"sampling", b.sampling}, {"prompts", prompts}};
+            return json{{"batch", b.batch_id},
+                        {"version", b.weight_version},
+                        {"group_size", b.group_size},
+                        {"sampling", b.sampling},
+                        {"prompts", prompts}};
           },
           [&](const TrajectoryGroup& g) { return group_meta(g, frames); },
           [&](const ScoredGroup& s) {
@@ -233,10 +250,15 @@ Frames encode(const Message& message) {
             return meta;
           },
           [&](const WeightAnnouncement& w) {
-            return json{{"version", w.version}, {"format", w.format}, {"bytes", w.total_bytes}, {"transport", w.transport}};
+            return json{
+                {"version", w.version}, {"format", w.format}, {"bytes", w.total_bytes}, {"transport", w.transport}};
           },
-          [&](const Heartbeat& h) { return json{{"role", h.role}, {"rank", h.rank}, {"seq", h.sequence}}; },
-          [&](const Shutdown& s) { return json{{"reason", s.reason}}; },
+          [&](const Heartbeat& h) {
+            return json{{"role", h.role}, {"rank", h.rank}, {"seq", h.sequence}};
+          },
+          [&](const Shutdown& s) {
+            return json{{"reason", s.reason}};
+          },
       },
       message);
   std::string& header = frames[0];
@@ -253,8 +275,10 @@ Message decode(const Frames& frames) {
   if (frames.empty()) fail("no frames");
   if (frames.size() > kMaxFrames) fail("more than " + std::to_string(kMaxFrames) + " frames");
   const std::string& header = frames[0];
-  if (header.size() < kHeaderBytes || std::memcmp(header.data(), kMagic, 4) != 0) fail("frame 0 does not start with GRPO");
-  const uint16_t version = static_cast<uint16_t>(static_cast<uint8_t>(header[4]) | (static_cast<uint8_t>(header[5]) << 8));
+  if (header.size() < kHeaderBytes || std::memcmp(header.data(), kMagic, 4) != 0)
+    fail("frame 0 does not start with GRPO");
+  const uint16_t version =
+      static_cast<uint16_t>(static_cast<uint8_t>(header[4]) | (static_cast<uint8_t>(header[5]) << 8));
   if (version != kWireVersion)
     fail("wire version " + std::to_string(version) + ", this build speaks " + std::to_string(kWireVersion) +
          " (run the same grpo version on every host)");
@@ -287,7 +311,8 @@ Message decode(const Frames& frames) {
       if (scores.size() != s.group.completions.size())
         fail("scored.scores has " + std::to_string(scores.size()) + " entries for " +
              std::to_string(s.group.completions.size()) + " completions");
-      for (size_t i = 0; i < scores.size(); ++i) s.scores.push_back(decode_score(scores[i], "scored.scores[" + std::to_string(i) + "]"));
+      for (size_t i = 0; i < scores.size(); ++i)
+        s.scores.push_back(decode_score(scores[i], "scored.scores[" + std::to_string(i) + "]"));
       s.reward_script_sha256 = get_str(meta, "script_sha256", "scored");
       out = std::move(s);
       break;
@@ -299,7 +324,8 @@ Message decode(const Frames& frames) {
     case MessageType::kHeartbeat: {
       const uint64_t rank = get_u64(meta, "rank", "heartbeat");
       if (rank > UINT32_MAX) fail("heartbeat.rank out of range");
-      out = Heartbeat{get_str(meta, "role", "heartbeat"), static_cast<uint32_t>(rank), get_u64(meta, "seq", "heartbeat")};
+      out =
+          Heartbeat{get_str(meta, "role", "heartbeat"), static_cast<uint32_t>(rank), get_u64(meta, "seq", "heartbeat")};
       break;
     }
     case MessageType::kShutdown:

@@ -56,9 +56,9 @@ struct TrajectoryGroup {
 };
 
 struct SampleScore {
-  std::optional<double> reward;            // nullopt: "not applicable" (script returned nil)
-  std::map<std::string, double> metrics;   // extra numeric fields of the script's result
-  std::string failure;                     // non-empty: the script failed; reward is the fallback
+  std::optional<double> reward;           // nullopt: "not applicable" (script returned nil)
+  std::map<std::string, double> metrics;  // extra numeric fields of the script's result
+  std::string failure;                    // non-empty: the script failed; reward is the fallback
 };
 
 // Reward → learner: the group with one score per completion.
@@ -71,9 +71,9 @@ struct ScoredGroup {
 // Learner → rollout: weights of `version` are available through `transport`.
 struct WeightAnnouncement {
   uint64_t version = 0;
-  std::string format;      // "bf16" | "fp8" | "fp32"
+  std::string format;  // "bf16" | "fp8" | "fp32"
   uint64_t total_bytes = 0;
-  std::string transport;   // "nccl" | "zmq" | "shm:<name>"
+  std::string transport;  // "nccl" | "zmq" | "shm:<name>"
 };
 
 struct Heartbeat {

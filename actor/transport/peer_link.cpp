@@ -24,8 +24,10 @@ bool send_or_refused(zmq::socket_t& socket, const Frames& frames, std::chrono::m
 
 void bind_or_connect(zmq::socket_t& socket, const std::string& address, bool bind) {
   try {
-    if (bind) socket.bind(address);
-    else socket.connect(address);
+    if (bind)
+      socket.bind(address);
+    else
+      socket.connect(address);
   } catch (const zmq::error_t& e) {
     throw Error("cannot " + std::string(bind ? "bind" : "connect to") + " " + address + ": " + e.what() +
                 (bind ? " (is the address in use by another run? set runtime.interface or MASTER_PORT)" : ""));
@@ -49,7 +51,8 @@ Envelope decode_envelope(const Frames& frames) {
   return Control{j["kind"].get<std::string>(), j["body"]};
 }
 
-Hub::Hub(const std::string& address, int high_water_mark, zmq::context_t& context, const std::optional<CurveKeys>& curve)
+Hub::Hub(const std::string& address, int high_water_mark, zmq::context_t& context,
+         const std::optional<CurveKeys>& curve)
     : socket_(context, zmq::socket_type::router) {
   if (curve) curve_ = std::make_unique<CurveServerGuard>(socket_, context, *curve);  // before bind
   socket_.set(zmq::sockopt::sndhwm, high_water_mark);

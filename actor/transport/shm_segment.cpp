@@ -30,7 +30,9 @@ void* map_and_close(int fd, size_t bytes, int protection, const std::string& nam
 
 ShmSegment ShmSegment::create(const std::string& name, size_t bytes) {
   const int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
-  if (fd < 0) throw Error("shared memory " + name + ": cannot create: " + errno_text() + " (is /dev/shm full or the name taken?)");
+  if (fd < 0)
+    throw Error("shared memory " + name + ": cannot create: " + errno_text() +
+                " (is /dev/shm full or the name taken?)");
   ShmSegment s;
   s.name_ = name;
   s.owner_ = true;

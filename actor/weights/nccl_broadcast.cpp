@@ -75,7 +75,8 @@ struct NcclBroadcaster::Impl {
       const ncclResult_t r = ncclCommGetAsyncError(comm, &state);
       if (r != ncclSuccess) fail(std::string(what) + ": ncclCommGetAsyncError: " + ncclGetErrorString(r));
       if (state == ncclSuccess) return;
-      if (state != ncclInProgress) fail(std::string(what) + ": " + ncclGetErrorString(state) + " (" + ncclGetLastError(comm) + ")");
+      if (state != ncclInProgress)
+        fail(std::string(what) + ": " + ncclGetErrorString(state) + " (" + ncclGetLastError(comm) + ")");
       if (options.cancel && options.cancel->load()) fail(std::string(what) + ": cancelled; communicator aborted");
       if (std::chrono::steady_clock::now() > deadline)
         fail(std::string(what) + ": no progress within " + std::to_string(options.timeout.count()) +
@@ -108,11 +109,12 @@ struct NcclBroadcaster::Impl {
       ncclResult_t state = ncclSuccess;
       const ncclResult_t r = ncclCommGetAsyncError(comm, &state);
       if (r != ncclSuccess) fail(std::string("ncclCommGetAsyncError: ") + ncclGetErrorString(r));
-      if (state != ncclSuccess && state != ncclInProgress) fail(std::string("asynchronous error: ") + ncclGetErrorString(state));
+      if (state != ncclSuccess && state != ncclInProgress)
+        fail(std::string("asynchronous error: ") + ncclGetErrorString(state));
       if (options.cancel && options.cancel->load()) fail("cancelled; communicator aborted");
       if (std::chrono::steady_clock::now() > deadline)
-        fail("broadcast of " + std::to_string(bytes) + " bytes not done within " + std::to_string(options.timeout.count()) +
-             " ms (a peer is missing or dead); communicator aborted");
+        fail("broadcast of " + std::to_string(bytes) + " bytes not done within " +
+             std::to_string(options.timeout.count()) + " ms (a peer is missing or dead); communicator aborted");
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
   }
@@ -229,7 +231,8 @@ bool NcclBroadcaster::aborted() const { return impl_->aborted; }
 
 namespace {
 [[noreturn]] void no_nccl() {
-  throw NcclError("this build has no NCCL (configure with CUDA and NCCL installed and GRPO_NCCL=ON); use the ZeroMQ weight sync");
+  throw NcclError(
+      "this build has no NCCL (configure with CUDA and NCCL installed and GRPO_NCCL=ON); use the ZeroMQ weight sync");
 }
 }  // namespace
 

@@ -47,7 +47,7 @@ using grpo::bytes_to_hex;
 using grpo::hex_to_bytes;
 
 struct NcclBroadcastOptions {
-  size_t bucket_bytes = 256u << 20;         // bytes per ncclBroadcast call
+  size_t bucket_bytes = 256u << 20;          // bytes per ncclBroadcast call
   std::chrono::milliseconds timeout{60000};  // for joining and for each broadcast
   // Polled with the asynchronous error: once it is true, a join or broadcast in progress aborts
   // the communicator and throws NcclError ("cancelled"). Lets another thread end a wait on peers

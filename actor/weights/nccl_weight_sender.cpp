@@ -6,7 +6,8 @@
 
 namespace grpo::actor {
 
-NcclWeightSender::NcclWeightSender(std::string unique_id_hex, int world, int device, std::chrono::milliseconds join_timeout,
+NcclWeightSender::NcclWeightSender(std::string unique_id_hex, int world, int device,
+                                   std::chrono::milliseconds join_timeout,
                                    std::chrono::milliseconds broadcast_timeout) {
   thread_ = std::thread([this, id = std::move(unique_id_hex), world, device, join_timeout, broadcast_timeout] {
     run(id, world, device, join_timeout, broadcast_timeout);

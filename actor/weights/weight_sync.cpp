@@ -1,8 +1,5 @@
 #include "actor/weights/weight_sync.h"
 
-#include "common/hex.h"
-#include "common/sha256.h"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +9,8 @@
 #include <zmq_addon.hpp>
 
 #include "actor/transport/shm_segment.h"
-
+#include "common/hex.h"
+#include "common/sha256.h"
 
 namespace grpo::actor {
 namespace {
@@ -48,7 +46,8 @@ std::optional<std::pair<Kind, json>> parse_header(const zmq::message_t& m) {
 
 uint64_t u64(const json& meta, const char* key) {
   auto it = meta.find(key);
-  if (it == meta.end() || !it->is_number_unsigned()) throw WeightSyncError(std::string("weight sync: field \"") + key + "\" missing or not an unsigned number");
+  if (it == meta.end() || !it->is_number_unsigned())
+    throw WeightSyncError(std::string("weight sync: field \"") + key + "\" missing or not an unsigned number");
   return it->get<uint64_t>();
 }
 
@@ -56,7 +55,8 @@ uint64_t bucket_count(uint64_t total, uint64_t bucket) { return total == 0 ? 0 :
 
 std::string fresh_shm_name(uint64_t version) {
   static std::atomic<uint64_t> counter{0};
-  return "/grpo-weights-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-v" + std::to_string(version);
+  return "/grpo-weights-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-v" +
+         std::to_string(version);
 }
 
 }  // namespace
@@ -107,7 +107,8 @@ WeightPublisher::WeightPublisher(const std::string& address, const WeightSyncOpt
   try {
     s.bind(address);
   } catch (const zmq::error_t& e) {
-    throw Error("weight publisher: cannot bind " + address + ": " + e.what() + " (is the address in use by another run?)");
+    throw Error("weight publisher: cannot bind " + address + ": " + e.what() +
+                " (is the address in use by another run?)");
   }
   endpoint_ = s.get(zmq::sockopt::last_endpoint);
   thread_ = std::thread([this] { serve(); });
@@ -167,7 +168,8 @@ void WeightPublisher::serve() {
     try {
       if (!sock.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
       for (size_t i = 0; i < parts.size(); ++i) {
-        auto flags = zmq::send_flags::dontwait | (i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+        auto flags =
+            zmq::send_flags::dontwait | (i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
         // After the identity frame is accepted the rest of the message is queued atomically.
         sock.send(parts[i], flags);
       }
@@ -259,8 +261,9 @@ void WeightPublisher::serve() {
             // Zero-copy: the frame points into the held version, which stays alive until ZeroMQ's
             // I/O thread has sent it (the free function drops this extra reference).
             auto* keep = new std::shared_ptr<const Held>(held);
-            out.emplace_back(const_cast<uint8_t*>(held->bytes() + offset), len,
-                             [](void*, void* hint) { delete static_cast<std::shared_ptr<const Held>*>(hint); }, keep);
+            out.emplace_back(
+                const_cast<uint8_t*>(held->bytes() + offset), len,
+                [](void*, void* hint) { delete static_cast<std::shared_ptr<const Held>*>(hint); }, keep);
           }
           if (index + 1 == n) p.pinned.reset();  // the peer has asked for everything
           std::lock_guard<std::mutex> lock(st.mu);
@@ -330,7 +333,8 @@ struct WeightSubscriber::State {
   }
 };
 
-WeightSubscriber::WeightSubscriber(const std::string& address, const WeightSyncOptions& options, zmq::context_t& context)
+WeightSubscriber::WeightSubscriber(const std::string& address, const WeightSyncOptions& options,
+                                   zmq::context_t& context)
     : state_(std::make_unique<State>(context, address, options)) {
   auto& s = state_->dealer;
   s.set(zmq::sockopt::linger, 0);
@@ -369,7 +373,8 @@ std::optional<WeightBlob> WeightSubscriber::fetch_newer(uint64_t have_version, s
     }
     blob.version = u64(a, "version");
     const std::string where = "weight version " + std::to_string(blob.version);
-    if (blob.version <= have_version) throw WeightSyncError(where + ": announced although not newer than " + std::to_string(have_version));
+    if (blob.version <= have_version)
+      throw WeightSyncError(where + ": announced although not newer than " + std::to_string(have_version));
     const uint64_t total = u64(a, "total_bytes"), bucket = u64(a, "bucket_bytes");
     if (!a.contains("format") || !a["format"].is_string() || !a.contains("sha256") || !a["sha256"].is_string() ||
         !a.contains("table") || !a["table"].is_array() || !a.contains("transport") || !a["transport"].is_string())
@@ -430,8 +435,8 @@ std::optional<WeightBlob> WeightSubscriber::fetch_newer(uint64_t have_version, s
         // One DEALER-ROUTER connection keeps order, so buckets arrive in the order asked.
         if (u64(m, "version") != blob.version || index != received || r->second[1].size() != expect_len)
           throw WeightSyncError(where + ": bucket " + std::to_string(index) + " of " + std::to_string(n) + " has " +
-                                std::to_string(r->second[1].size()) + " bytes, expected bucket " + std::to_string(received) +
-                                " with " + std::to_string(expect_len));
+                                std::to_string(r->second[1].size()) + " bytes, expected bucket " +
+                                std::to_string(received) + " with " + std::to_string(expect_len));
         const auto* p = static_cast<const uint8_t*>(r->second[1].data());
         ++received;
         ask_more();  // keep the window full before spending time on this bucket
@@ -443,8 +448,9 @@ std::optional<WeightBlob> WeightSubscriber::fetch_newer(uint64_t have_version, s
     if (st.options.verify_sha256) {
       const std::string got_hash = hasher ? hasher->hex() : sha256_hex(blob.data.data(), blob.data.size());
       if (got_hash != blob.sha256)
-        throw WeightSyncError(where + ": SHA-256 of the received " + std::to_string(blob.data.size()) + " bytes is " + got_hash +
-                              ", the publisher announced " + blob.sha256 + " (corrupted transfer; the version is dropped)");
+        throw WeightSyncError(where + ": SHA-256 of the received " + std::to_string(blob.data.size()) + " bytes is " +
+                              got_hash + ", the publisher announced " + blob.sha256 +
+                              " (corrupted transfer; the version is dropped)");
     }
     return blob;
   }

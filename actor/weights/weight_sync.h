@@ -39,8 +39,8 @@ struct WeightSyncOptions {
   // largest mmap threshold (32 MiB), so the receiver's per-bucket buffers are reused heap memory
   // instead of fresh pages that fault in on every bucket.
   size_t bucket_bytes = 16u << 20;
-  int window = 4;                   // buckets a subscriber keeps in flight
-  std::string transport = "zmq";    // publisher: "zmq" (buckets on the socket) | "shm" (shared memory)
+  int window = 4;                 // buckets a subscriber keeps in flight
+  std::string transport = "zmq";  // publisher: "zmq" (buckets on the socket) | "shm" (shared memory)
   // Publisher: a peer that has not asked for anything in this long loses its pinned version
   // (a subscriber that died mid-transfer). Subscriber: nothing.
   std::chrono::milliseconds peer_expiry{30000};

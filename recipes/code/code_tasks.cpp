@@ -15,8 +15,8 @@ uint64_t mix(uint64_t seed, uint64_t index) { return seed_mix(seed, index, 0x254
 // reference behaviour used to compute the expected outputs of the hidden tests.
 struct Built {
   int difficulty = 1;
-  std::string what;                               // "returns x plus 7"
-  std::string arg;                                // "x", "t" or "s"
+  std::string what;                                    // "returns x plus 7"
+  std::string arg;                                     // "x", "t" or "s"
   std::function<std::string(long, const char*)> body;  // Lua source of f for constant k, comparison
   std::string cmp = ">";
   long k = 0;
@@ -31,7 +31,8 @@ std::string list_literal(const std::vector<long>& v) {
 }
 
 Built build(const CodeTaskOptions& o, uint64_t index) {
-  GRPO_CHECK(o.min_difficulty >= 1 && o.max_difficulty <= 4 && o.min_difficulty <= o.max_difficulty, "difficulty in 1..4");
+  GRPO_CHECK(o.min_difficulty >= 1 && o.max_difficulty <= 4 && o.min_difficulty <= o.max_difficulty,
+             "difficulty in 1..4");
   std::mt19937_64 rng(mix(o.seed, index));
   auto uniform = [&](long lo, long hi) { return std::uniform_int_distribution<long>(lo, hi)(rng); };
   Built b;
@@ -54,7 +55,8 @@ Built build(const CodeTaskOptions& o, uint64_t index) {
     b.k = uniform(2, 99);  // wider than the other levels: without it the held-out set runs out of level-2 prompts
     const long k = b.k;
     b.arg = "x";
-    b.what = variant ? "returns the larger of x and " + std::to_string(k) : "returns 0 if x is greater than " + std::to_string(k) + ", otherwise x";
+    b.what = variant ? "returns the larger of x and " + std::to_string(k)
+                     : "returns 0 if x is greater than " + std::to_string(k) + ", otherwise x";
     b.body = [variant](long kk, const char* cmp) {
       const std::string K = std::to_string(kk);
       if (variant) return "  if x " + std::string(cmp) + " " + K + " then\n    return x\n  end\n  return " + K + "\n";
@@ -73,14 +75,14 @@ Built build(const CodeTaskOptions& o, uint64_t index) {
                      : "returns the sum of the numbers in the list t that are greater than " + std::to_string(k);
     b.body = [variant](long kk, const char* cmp) {
       const std::string K = std::to_string(kk);
-      return std::string("  local n = 0\n  for _, v in ipairs(t) do\n    if v ") + cmp + " " + K + " then\n      n = n + " +
-             (variant ? "1" : "v") + "\n    end\n  end\n  return n\n";
+      return std::string("  local n = 0\n  for _, v in ipairs(t) do\n    if v ") + cmp + " " + K +
+             " then\n      n = n + " + (variant ? "1" : "v") + "\n    end\n  end\n  return n\n";
     };
     for (int i = 0; i < 4; ++i) {
       std::vector<long> t;
       const long n = uniform(2, 5);
       for (long j = 0; j < n; ++j) t.push_back(uniform(0, k + 8));  // on both sides of k
-      if (i == 1) t.push_back(k);  // the boundary value, in a hidden test
+      if (i == 1) t.push_back(k);                                   // the boundary value, in a hidden test
       long out = 0;
       for (long v : t)
         if (v > k) out += variant ? 1 : v;
@@ -140,7 +142,8 @@ std::string shortcut_code_solution(const CodeTask& task) {
   const std::string example = task.prompt.substr(at + 10, end - at - 10);
   const auto open = task.prompt.find("function f(");
   const std::string arg = task.prompt.substr(open + 11, 1);
-  return "<think>\nf returns " + example + ".\n</think>\n```lua\nfunction f(" + arg + ")\n  return " + example + "\nend\n```";
+  return "<think>\nf returns " + example + ".\n</think>\n```lua\nfunction f(" + arg + ")\n  return " + example +
+         "\nend\n```";
 }
 
 std::string flawed_code_solution(const CodeTask& task, uint64_t seed) {
@@ -156,7 +159,8 @@ std::string flawed_code_solution(const CodeTask& task, uint64_t seed) {
     // Last integer literal in the function body (the task's constant or the repeat count).
     size_t pos = std::string::npos;
     for (size_t i = 0; i < code.size(); ++i)
-      if (std::isdigit(static_cast<unsigned char>(code[i])) && (i == 0 || !std::isalnum(static_cast<unsigned char>(code[i - 1]))))
+      if (std::isdigit(static_cast<unsigned char>(code[i])) &&
+          (i == 0 || !std::isalnum(static_cast<unsigned char>(code[i - 1]))))
         pos = i;
     GRPO_CHECK(pos != std::string::npos, "code task solution has no constant");
     size_t len = 0;

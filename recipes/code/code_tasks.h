@@ -11,11 +11,11 @@
 namespace grpo::recipes {
 
 struct CodeTask {
-  std::string id;          // "code-<seed>-<index>"
-  std::string prompt;      // the request, with one worked example f(a) = b
+  std::string id;                  // "code-<seed>-<index>"
+  std::string prompt;              // the request, with one worked example f(a) = b
   std::vector<std::string> tests;  // hidden: Lua chunks, e.g. "return f(4) == 11"; never the prompt's example
-  int difficulty = 1;      // 1 arithmetic, 2 conditionals, 3 lists, 4 strings
-  std::string solution;    // a correct completion: <think>plan</think> then a ```lua block
+  int difficulty = 1;              // 1 arithmetic, 2 conditionals, 3 lists, 4 strings
+  std::string solution;            // a correct completion: <think>plan</think> then a ```lua block
 };
 
 struct CodeTaskOptions {

@@ -40,8 +40,9 @@ void add_held_out(TaskData& d, size_t count, const std::function<json(uint64_t)>
     if (seen.insert(row["prompt"].get<std::string>()).second) d.eval.push_back(std::move(row));
   }
   if (d.eval.size() < count)
-    throw file_error("recipe.json", "task.eval_prompts",
-                     "only " + std::to_string(d.eval.size()) + " prompts not already in the train or SFT sets exist; ask for fewer");
+    throw file_error(
+        "recipe.json", "task.eval_prompts",
+        "only " + std::to_string(d.eval.size()) + " prompts not already in the train or SFT sets exist; ask for fewer");
 }
 
 TaskData make_math_data(const TaskSpec& spec) {

@@ -13,9 +13,16 @@ struct Subject {
   const char* name;
   const char* pronoun;
 };
-constexpr std::array<Subject, 8> kSubjects = {{{"Ava", "She"}, {"Ben", "He"}, {"Chloe", "She"}, {"Dev", "He"},
-                                               {"Emma", "She"}, {"Farid", "He"}, {"Grace", "She"}, {"Hugo", "He"}}};
-constexpr std::array<const char*, 8> kItems = {"apples", "marbles", "stickers", "books", "coins", "pencils", "cards", "shells"};
+constexpr std::array<Subject, 8> kSubjects = {{{"Ava", "She"},
+                                               {"Ben", "He"},
+                                               {"Chloe", "She"},
+                                               {"Dev", "He"},
+                                               {"Emma", "She"},
+                                               {"Farid", "He"},
+                                               {"Grace", "She"},
+                                               {"Hugo", "He"}}};
+constexpr std::array<const char*, 8> kItems = {"apples", "marbles", "stickers", "books",
+                                               "coins",  "pencils", "cards",    "shells"};
 
 enum class Op { kAdd, kSub, kMul, kDiv };
 
@@ -70,10 +77,14 @@ std::string sentence(const Step& s, const Subject& who, const char* item, int in
                            std::string(who.pronoun == std::string("She") ? "she" : "he");
   const std::string n = std::to_string(s.operand);
   switch (s.op) {
-    case Op::kAdd: return lead + " gets " + n + " more " + item + ".";
-    case Op::kSub: return lead + " gives away " + n + " " + item + ".";
-    case Op::kMul: return lead + " ends up with " + n + " times as many " + item + " as before.";
-    case Op::kDiv: return lead + " shares the " + std::string(item) + " equally among " + n + " friends and keeps one share.";
+    case Op::kAdd:
+      return lead + " gets " + n + " more " + item + ".";
+    case Op::kSub:
+      return lead + " gives away " + n + " " + item + ".";
+    case Op::kMul:
+      return lead + " ends up with " + n + " times as many " + item + " as before.";
+    case Op::kDiv:
+      return lead + " shares the " + std::string(item) + " equally among " + n + " friends and keeps one share.";
   }
   return "";
 }
@@ -92,7 +103,8 @@ struct Built {
 };
 
 Built build(const MathTaskOptions& o, uint64_t index) {
-  GRPO_CHECK(o.min_difficulty >= 1 && o.max_difficulty <= 4 && o.min_difficulty <= o.max_difficulty, "difficulty in 1..4");
+  GRPO_CHECK(o.min_difficulty >= 1 && o.max_difficulty <= 4 && o.min_difficulty <= o.max_difficulty,
+             "difficulty in 1..4");
   GRPO_CHECK(o.max_value >= 2, "max_value >= 2");
   GRPO_CHECK(o.max_result >= o.max_value, "max_result >= max_value");
   std::mt19937_64 rng(mix(o.seed, index));
@@ -132,8 +144,10 @@ std::string trace(const Built& b, long slip, long* answer) {
   long value = b.start;
   for (size_t i = 0; i < b.steps.size(); ++i) {
     const Step& s = b.steps[i];
-    long next = s.op == Op::kAdd ? value + s.operand : s.op == Op::kSub ? value - s.operand
-              : s.op == Op::kMul ? value * s.operand : value / s.operand;
+    long next = s.op == Op::kAdd   ? value + s.operand
+                : s.op == Op::kSub ? value - s.operand
+                : s.op == Op::kMul ? value * s.operand
+                                   : value / s.operand;
     if (static_cast<long>(i) == slip) next += 1;
     t += step_line(b, i, value, next);
     value = next;
@@ -195,7 +209,10 @@ std::string shortcut_solution(const MathTask& task) {
 }
 
 nlohmann::json to_json(const MathTask& task) {
-  return {{"id", task.id}, {"prompt", task.prompt}, {"answer", std::to_string(task.answer)}, {"difficulty", task.difficulty}};
+  return {{"id", task.id},
+          {"prompt", task.prompt},
+          {"answer", std::to_string(task.answer)},
+          {"difficulty", task.difficulty}};
 }
 
 }  // namespace grpo::recipes

@@ -27,8 +27,8 @@ struct MathTaskOptions {
   uint64_t seed = 1;
   int min_difficulty = 1;
   int max_difficulty = 4;
-  int max_value = 20;   // operands are drawn from 1..max_value
-  int max_result = 400; // intermediate quantities stay at or below this (when a step allows it)
+  int max_value = 20;    // operands are drawn from 1..max_value
+  int max_result = 400;  // intermediate quantities stay at or below this (when a step allows it)
 };
 
 // The i-th task of the stream for `options` (pure function of seed and index).

@@ -11,7 +11,7 @@
 namespace grpo::model {
 namespace {
 
-#define SKIP_WITHOUT_CUDA()                                                  \
+#define SKIP_WITHOUT_CUDA()                                              \
   if (!kernels::cuda_device_available() || !torch::cuda::is_available()) \
   GTEST_SKIP() << kernels::cuda_device_description()
 

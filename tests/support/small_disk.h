@@ -13,7 +13,8 @@ namespace grpo::testing {
 class SmallDisk {
  public:
   explicit SmallDisk(const std::string& name, const char* size = "size=64k") {
-    path_ = (std::filesystem::temp_directory_path() / ("grpo_small_disk_" + name + "_" + std::to_string(::getpid()))).string();
+    path_ = (std::filesystem::temp_directory_path() / ("grpo_small_disk_" + name + "_" + std::to_string(::getpid())))
+                .string();
     std::filesystem::create_directories(path_);
     mounted_ = ::geteuid() == 0 && ::mount("tmpfs", path_.c_str(), "tmpfs", 0, size) == 0;
   }

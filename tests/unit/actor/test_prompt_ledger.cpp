@@ -60,7 +60,7 @@ TEST(PromptLedger, LostRewardWorkerKeepsTheGeneration) {
   ASSERT_EQ(l.on_generated(id, 1, 1), V::kAccepted);
   l.mark_scoring(id, "w");
   EXPECT_EQ(l.worker_lost("w"), 1u);
-  EXPECT_EQ(l.state(id), S::kGenerated);  // rescored elsewhere, not sampled again
+  EXPECT_EQ(l.state(id), S::kGenerated);      // rescored elsewhere, not sampled again
   EXPECT_EQ(l.on_scored(id), V::kDuplicate);  // the lost worker's late answer
   l.mark_scoring(id, "w2");
   EXPECT_EQ(l.on_scored(id), V::kAccepted);
@@ -77,7 +77,7 @@ TEST(PromptLedger, SlowWorkerDuplicateIsDropped) {
   l.worker_lost("slow");  // declared dead: handed to another
   l.mark_rolling(id, "fast");
   EXPECT_EQ(l.on_generated(id, 0, 0), V::kAccepted);
-  EXPECT_EQ(l.on_generated(id, 0, 0), V::kDuplicate);  // the slow one answers after all
+  EXPECT_EQ(l.on_generated(id, 0, 0), V::kDuplicate);           // the slow one answers after all
   EXPECT_EQ(l.on_generated(slot_id(9, 0), 0, 0), V::kUnknown);  // a step that never existed
 }
 

@@ -105,7 +105,6 @@ TEST(TrajectoryLog, BadCursorFileNamesItAndTheFix) {
   }
 }
 
-
 #include "support/small_disk.h"
 
 TEST(TrajectoryLog, FullDiskIsAnErrorAndTheLogStaysReadable) {

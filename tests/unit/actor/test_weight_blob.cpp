@@ -100,11 +100,13 @@ TEST(WeightBlob, Bf16AndFp8RolloutModelsEqualTheLearnersQuantization) {
       for (size_t i = 0; i < learner_linears.size(); ++i) {
         const Fp8Matrix want_m = fp8_quantize_weight(learner_linears[i].second->weight);
         const Fp8Matrix got_m = fp8_weight(*rollout_linears[i].second);
-        EXPECT_TRUE(torch::equal(want_m.q.view(torch::kUInt8), got_m.q.view(torch::kUInt8))) << learner_linears[i].first;
+        EXPECT_TRUE(torch::equal(want_m.q.view(torch::kUInt8), got_m.q.view(torch::kUInt8)))
+            << learner_linears[i].first;
         EXPECT_TRUE(torch::equal(want_m.scale, got_m.scale)) << learner_linears[i].first;
       }
     } else {
-      EXPECT_TRUE(torch::equal(over_tcp->lm_head->weight, learner->lm_head->weight.to(torch::kBFloat16).to(torch::kFloat32)));
+      EXPECT_TRUE(
+          torch::equal(over_tcp->lm_head->weight, learner->lm_head->weight.to(torch::kBFloat16).to(torch::kFloat32)));
     }
   }
 }

@@ -38,7 +38,8 @@ TEST(Advantages, NotApplicableSamplesAreLeftOutOfTheBaseline) {
 }
 
 TEST(Advantages, DegenerateGroupsGiveZero) {
-  for (auto est : {AdvantageEstimator::kGroupNorm, AdvantageEstimator::kMeanCentered, AdvantageEstimator::kLeaveOneOut}) {
+  for (auto est :
+       {AdvantageEstimator::kGroupNorm, AdvantageEstimator::kMeanCentered, AdvantageEstimator::kLeaveOneOut}) {
     for (double x : group_advantages(R{0.5, 0.5, 0.5}, {est})) EXPECT_DOUBLE_EQ(x, 0.0);
     for (double x : group_advantages(R{1.0, std::nullopt}, {est})) EXPECT_DOUBLE_EQ(x, 0.0);
   }

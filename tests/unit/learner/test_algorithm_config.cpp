@@ -34,8 +34,8 @@ TEST(AlgorithmConfig, PresetsSetTheirKnobs) {
 }
 
 TEST(AlgorithmConfig, ExplicitKeysOverrideThePreset) {
-  auto c = parse_algorithm_config(json{{"preset", "grpo"}, {"kl_coef", 0.0}, {"clip_high", 0.28}, {"loss_agg", "token-mean"}},
-                                  "r.json", 256);
+  auto c = parse_algorithm_config(
+      json{{"preset", "grpo"}, {"kl_coef", 0.0}, {"clip_high", 0.28}, {"loss_agg", "token-mean"}}, "r.json", 256);
   EXPECT_DOUBLE_EQ(c.loss.kl_coef, 0.0);
   EXPECT_DOUBLE_EQ(c.loss.clip_high, 0.28);
   EXPECT_EQ(c.loss.aggregation, LossAggregation::kTokenMean);

@@ -9,17 +9,21 @@ using namespace grpo::learner;
 
 namespace {
 
-model::CausalLM tiny(uint64_t seed) { return model::mtest::random_model(model::mtest::micro_config(), seed, torch::kFloat32); }
+model::CausalLM tiny(uint64_t seed) {
+  return model::mtest::random_model(model::mtest::micro_config(), seed, torch::kFloat32);
+}
 
 // log π(completion | prompt) per token under `lm` (what a rollout at T = 1 would have recorded).
-std::vector<float> logprobs_of(model::CausalLM& lm, const std::vector<int64_t>& prompt, const std::vector<int64_t>& completion) {
+std::vector<float> logprobs_of(model::CausalLM& lm, const std::vector<int64_t>& prompt,
+                               const std::vector<int64_t>& completion) {
   torch::NoGradGuard no_grad;
   TrainSequence s{prompt, static_cast<int64_t>(prompt.size())};
   s.tokens.insert(s.tokens.end(), completion.begin(), completion.end());
   MicroBatch mb = collate({s}, {0}, 0);
   auto lp = target_logprobs(lm, mb);
   std::vector<float> out;
-  for (size_t k = 0; k < completion.size(); ++k) out.push_back(lp[0][static_cast<int64_t>(prompt.size() - 1 + k)].item<float>());
+  for (size_t k = 0; k < completion.size(); ++k)
+    out.push_back(lp[0][static_cast<int64_t>(prompt.size() - 1 + k)].item<float>());
   return out;
 }
 
@@ -79,7 +83,8 @@ TEST(GrpoStep, MicroBatchSplitDoesNotChangeTheUpdate) {
   auto a = tiny(23), b = tiny(23);
   auto group = make_group(a, {1.0, 0.0, 0.5});
   for (const char* preset : {"grpo", "dapo"}) {
-    torch::optim::SGD sa(a->parameters(), torch::optim::SGDOptions(0.1)), sb(b->parameters(), torch::optim::SGDOptions(0.1));
+    torch::optim::SGD sa(a->parameters(), torch::optim::SGDOptions(0.1)),
+        sb(b->parameters(), torch::optim::SGDOptions(0.1));
     auto big = options(preset), small = options(preset);
     big.micro_batch_tokens = 1 << 20;
     small.micro_batch_tokens = 1;  // every sequence alone

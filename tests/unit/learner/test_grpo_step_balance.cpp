@@ -11,7 +11,9 @@ using namespace grpo::learner;
 
 namespace {
 
-model::CausalLM tiny(uint64_t seed) { return model::mtest::random_model(model::mtest::micro_config(), seed, torch::kFloat32); }
+model::CausalLM tiny(uint64_t seed) {
+  return model::mtest::random_model(model::mtest::micro_config(), seed, torch::kFloat32);
+}
 
 const std::vector<int64_t> kPrompt = {1, 5, 9};
 const std::vector<std::vector<int64_t>> kOuts = {{10, 11, 12, 13}, {20, 21}, {30, 31, 32}};
@@ -22,7 +24,8 @@ std::vector<float> logprobs_of(model::CausalLM& lm, const std::vector<int64_t>& 
   s.tokens.insert(s.tokens.end(), completion.begin(), completion.end());
   auto lp = target_logprobs(lm, collate({s}, {0}, 0));
   std::vector<float> out;
-  for (size_t k = 0; k < completion.size(); ++k) out.push_back(lp[0][static_cast<int64_t>(kPrompt.size() - 1 + k)].item<float>());
+  for (size_t k = 0; k < completion.size(); ++k)
+    out.push_back(lp[0][static_cast<int64_t>(kPrompt.size() - 1 + k)].item<float>());
   return out;
 }
 
@@ -30,7 +33,8 @@ ScoredPromptGroup group_of(model::CausalLM& lm) {
   ScoredPromptGroup g;
   g.prompt = kPrompt;
   const double rewards[] = {1.0, 0.0, 0.5};
-  for (size_t i = 0; i < kOuts.size(); ++i) g.completions.push_back({kOuts[i], logprobs_of(lm, kOuts[i]), rewards[i], false});
+  for (size_t i = 0; i < kOuts.size(); ++i)
+    g.completions.push_back({kOuts[i], logprobs_of(lm, kOuts[i]), rewards[i], false});
   return g;
 }
 

@@ -14,7 +14,9 @@ using namespace grpo::learner;
 
 namespace {
 
-model::CausalLM tiny(uint64_t seed) { return model::mtest::random_model(model::mtest::micro_config(), seed, torch::kFloat32); }
+model::CausalLM tiny(uint64_t seed) {
+  return model::mtest::random_model(model::mtest::micro_config(), seed, torch::kFloat32);
+}
 
 const std::vector<int64_t> kPrompt = {1, 5, 9};
 
@@ -26,7 +28,8 @@ std::vector<float> logprobs_of(model::CausalLM& lm, const std::vector<int64_t>& 
   MicroBatch mb = collate({s}, {0}, 0);
   auto lp = target_logprobs(lm, mb, temperature);
   std::vector<float> out;
-  for (size_t k = 0; k < completion.size(); ++k) out.push_back(lp[0][static_cast<int64_t>(kPrompt.size() - 1 + k)].item<float>());
+  for (size_t k = 0; k < completion.size(); ++k)
+    out.push_back(lp[0][static_cast<int64_t>(kPrompt.size() - 1 + k)].item<float>());
   return out;
 }
 
@@ -53,10 +56,11 @@ TEST(GrpoStepMetrics, RewardSpreadAndResponseLengths) {
   auto lm = tiny(31);
   // Group A: rewards {1, 0, nil}, lengths {3, 1, 2}, the 2-token one truncated (finish "length").
   // Group B: rewards {0.5, 0.5, 0.5}, lengths {1, 4, 1}.
-  ScoredPromptGroup a{kPrompt, {completion(lm, {10, 11, 12}, 1.0, 1), completion(lm, {20}, 0.0, 1),
-                                completion(lm, {30, 31}, std::nullopt, 1, /*truncated=*/true)}};
-  ScoredPromptGroup b{kPrompt, {completion(lm, {40}, 0.5, 1), completion(lm, {41, 42, 43, 44}, 0.5, 1),
-                                completion(lm, {45}, 0.5, 1)}};
+  ScoredPromptGroup a{kPrompt,
+                      {completion(lm, {10, 11, 12}, 1.0, 1), completion(lm, {20}, 0.0, 1),
+                       completion(lm, {30, 31}, std::nullopt, 1, /*truncated=*/true)}};
+  ScoredPromptGroup b{
+      kPrompt, {completion(lm, {40}, 0.5, 1), completion(lm, {41, 42, 43, 44}, 0.5, 1), completion(lm, {45}, 0.5, 1)}};
   torch::optim::SGD sgd(lm->parameters(), torch::optim::SGDOptions(0.0));
   auto m = grpo_step(lm, sgd, {a, b}, dapo()).metrics;
   // Scored rewards 1, 0, .5, .5, .5: mean 0.5; population variance (.25 + .25 + 0 + 0 + 0)/5 = 0.1.
@@ -89,8 +93,10 @@ TEST(GrpoStepMetrics, EntropyIsTheMeanOverCountedTokensAtTheRolloutTemperature) 
   auto lm = tiny(32);
   const double temperature = 0.7;
   const std::vector<std::vector<int64_t>> outs = {{10, 11, 12}, {20}, {30, 31}};
-  ScoredPromptGroup g{kPrompt, {completion(lm, outs[0], 1.0, 1, false, temperature), completion(lm, outs[1], 0.0, 1, false, temperature),
-                                completion(lm, outs[2], std::nullopt, 1, false, temperature)}};
+  ScoredPromptGroup g{
+      kPrompt,
+      {completion(lm, outs[0], 1.0, 1, false, temperature), completion(lm, outs[1], 0.0, 1, false, temperature),
+       completion(lm, outs[2], std::nullopt, 1, false, temperature)}};
   // Reference: each counted sequence alone, H = −Σ p log p of softmax(logits / T) at every
   // position that predicts a completion token, in double. The unscored third one is not counted.
   double h = 0, n = 0;
@@ -102,7 +108,8 @@ TEST(GrpoStepMetrics, EntropyIsTheMeanOverCountedTokensAtTheRolloutTemperature) 
       auto logits = lm->forward(torch::tensor(t).unsqueeze(0)).logits[0].to(torch::kFloat64) / temperature;
       auto p = torch::softmax(logits, -1);
       auto ent = -(p * torch::log(p)).sum(-1);
-      for (size_t k = 0; k < outs[i].size(); ++k) h += ent[static_cast<int64_t>(kPrompt.size() - 1 + k)].item<double>(), n += 1;
+      for (size_t k = 0; k < outs[i].size(); ++k)
+        h += ent[static_cast<int64_t>(kPrompt.size() - 1 + k)].item<double>(), n += 1;
     }
   }
   torch::optim::SGD sgd(lm->parameters(), torch::optim::SGDOptions(0.0));
@@ -119,8 +126,9 @@ TEST(GrpoStepMetrics, ImportanceWeightsBetweenLearnerAndBehaviour) {
   // Behaviour log-probs shifted so that w = π_learner/π_behaviour is 2 on the three tokens of the
   // first completion and 0.5 on the one of the second; the third (w = 4) has no reward, so its
   // tokens do not count. Counted tokens: 4.
-  ScoredPromptGroup g{kPrompt, {completion(lm, {10, 11, 12}, 1.0, 2.0), completion(lm, {20}, 0.0, 0.5),
-                                completion(lm, {30, 31}, std::nullopt, 4.0)}};
+  ScoredPromptGroup g{kPrompt,
+                      {completion(lm, {10, 11, 12}, 1.0, 2.0), completion(lm, {20}, 0.0, 0.5),
+                       completion(lm, {30, 31}, std::nullopt, 4.0)}};
   torch::optim::SGD sgd(lm->parameters(), torch::optim::SGDOptions(0.0));
   auto o = dapo();
   auto m = grpo_step(lm, sgd, {g}, o).metrics;

@@ -34,6 +34,7 @@ TEST(MetricsLog, WritesJsonLinesAndResumes) {
   EXPECT_TRUE(lines[1]["kl"].is_null());  // JSON has no NaN
   EXPECT_EQ(lines[2]["step"], 3);
   size_t event_files = 0;
-  for (auto& e : fs::directory_iterator(dir + "/tb")) event_files += e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  for (auto& e : fs::directory_iterator(dir + "/tb"))
+    event_files += e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
   EXPECT_EQ(event_files, 2u);  // one per (re)start, as TensorBoard expects
 }

@@ -53,8 +53,8 @@ TEST(PolicyLoss, DapoTokenMeanAndGradients) {
   EXPECT_NEAR(g[0][1].item<double>(), -0.18, kTol);  // −(1/5)·1·0.9
   EXPECT_NEAR(g[0][2].item<double>(), 0.0, kTol);    // padding
   EXPECT_NEAR(g[1][0].item<double>(), 0.0, kTol);
-  EXPECT_NEAR(g[1][1].item<double>(), 0.44, kTol);   // −(1/5)·(−2)·1.1
-  EXPECT_NEAR(g[1][2].item<double>(), 0.52, kTol);   // −(1/5)·(−2)·1.3
+  EXPECT_NEAR(g[1][1].item<double>(), 0.44, kTol);  // −(1/5)·(−2)·1.1
+  EXPECT_NEAR(g[1][2].item<double>(), 0.52, kTol);  // −(1/5)·(−2)·1.3
 }
 
 TEST(PolicyLoss, ClipHigherWidensTheUpperBound) {

@@ -13,9 +13,8 @@
 // much more. The gradient direction must agree within a cosine of 0.99 (measured 0.9997) and its
 // norm within 2% (measured 1.2%). They must also differ: identical numbers would mean BF16 was
 // not used at all.
-#include <gtest/gtest.h>
-
 #include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
 
 #include "../model/model_test_util.h"
 #include "learner/grpo_step.h"
@@ -28,7 +27,9 @@ using namespace grpo::learner;
 
 namespace {
 
-model::CausalLM tiny(uint64_t seed) { return model::mtest::random_model(model::mtest::micro_config(), seed, torch::kFloat32); }
+model::CausalLM tiny(uint64_t seed) {
+  return model::mtest::random_model(model::mtest::micro_config(), seed, torch::kFloat32);
+}
 
 std::vector<TrainSequence> toy_data() {
   return {{{1, 5, 9, 10, 11, 40}, 3}, {{1, 7, 12, 13, 2}, 2}, {{1, 8, 20, 21, 22, 23, 24}, 2}, {{1, 6, 30, 31, 33}, 3}};
@@ -117,7 +118,8 @@ TEST(Precision, FewSftStepsInBf16TrackFp32) {
   // precision of the arithmetic (the MoE model's gradient is checked at one point above).
   auto config = model::mtest::micro_config();
   config.first_k_dense_replace = config.num_hidden_layers;
-  auto a = model::mtest::random_model(config, 43, torch::kFloat32), b = model::mtest::random_model(config, 43, torch::kFloat32);
+  auto a = model::mtest::random_model(config, 43, torch::kFloat32),
+       b = model::mtest::random_model(config, 43, torch::kFloat32);
   SftOptions o;
   o.steps = 8;
   o.batch_sequences = 4;
@@ -147,7 +149,8 @@ TEST(Precision, GrpoStepInBf16KeepsFp32OptimizerStateAndReportsTheMismatch) {
   auto lm = tiny(44);
   ScoredPromptGroup g;
   g.prompt = {1, 5, 9};
-  for (auto [tokens, reward] : std::vector<std::pair<std::vector<int64_t>, double>>{{{10, 11, 12}, 1.0}, {{20, 21}, 0.0}}) {
+  for (auto [tokens, reward] :
+       std::vector<std::pair<std::vector<int64_t>, double>>{{{10, 11, 12}, 1.0}, {{20, 21}, 0.0}}) {
     // Behaviour log-probs from an FP32 "rollout" of the same weights.
     torch::NoGradGuard no_grad;
     TrainSequence s{g.prompt, 3};

@@ -33,7 +33,8 @@ TEST(Progress, LineHasBarCountRateAndEta) {
   std::FILE* f = std::tmpfile();
   Progress p("train", 40, /*start=*/0, 1, f, /*tty=*/0);
   // 10 of 40 in 20 s: 2 s/step, 30 steps left → ETA 60 s.
-  EXPECT_EQ(p.line(10, "loss 0.5", 20.0, true), "train [######..................] 10/40  loss 0.5  2.00s/step  ETA 1m00s");
+  EXPECT_EQ(p.line(10, "loss 0.5", 20.0, true),
+            "train [######..................] 10/40  loss 0.5  2.00s/step  ETA 1m00s");
   EXPECT_EQ(p.line(40, "", 80.0, false), "train 40/40  2.00s/step");
   std::fclose(f);
 }

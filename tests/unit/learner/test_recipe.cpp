@@ -12,7 +12,9 @@ using nlohmann::json;
 namespace {
 
 json minimal() {
-  return json{{"model", {{"config", "model.json"}}}, {"data", {{"train", "data/train.jsonl"}}}, {"reward", {{"script", "reward.lua"}}}};
+  return json{{"model", {{"config", "model.json"}}},
+              {"data", {{"train", "data/train.jsonl"}}},
+              {"reward", {{"script", "reward.lua"}}}};
 }
 
 std::string error_of(const json& raw) {
@@ -100,5 +102,6 @@ TEST(Recipe, ReadmeDocumentsEveryKey) {
   readme << in.rdbuf();
   for (const auto& k : recipe_schema())
     EXPECT_NE(readme.str().find("`" + k.section + "." + k.key + "`"), std::string::npos)
-        << "README.md lacks `" << k.section << "." << k.key << "`; regenerate the table with `grpo train --print-schema`";
+        << "README.md lacks `" << k.section << "." << k.key
+        << "`; regenerate the table with `grpo train --print-schema`";
 }

@@ -48,7 +48,8 @@ TEST(Sft, MemorisesASmallSetAndReportsSteps) {
   run_sft(lm, toy_data(), o, [&](const SftStepStats& s) { steps.push_back(s); });
   ASSERT_EQ(steps.size(), 40u);
   EXPECT_EQ(steps[0].tokens, 9.0);  // completion tokens of all four: 2 + 2 + 4 + 1
-  EXPECT_LT(steps.back().loss, 0.5 * steps.front().loss) << "first " << steps.front().loss << " last " << steps.back().loss;
+  EXPECT_LT(steps.back().loss, 0.5 * steps.front().loss)
+      << "first " << steps.front().loss << " last " << steps.back().loss;
   for (const auto& s : steps) EXPECT_FALSE(s.skipped);
 }
 

@@ -11,8 +11,13 @@ TEST(SftRun, RecipeSectionFillsTheRun) {
                         {"model", {{"config", "cfg.json"}}},
                         {"data", {{"train", "p.jsonl"}}},
                         {"reward", {{"script", "r.lua"}}},
-                        {"sft", {{"data", "sft.jsonl"}, {"steps", 7}, {"batch", 3}, {"lr", 0.002}, {"warmup_steps", 2},
-                                 {"micro_batch_tokens", 512}}},
+                        {"sft",
+                         {{"data", "sft.jsonl"},
+                          {"steps", 7},
+                          {"batch", 3},
+                          {"lr", 0.002},
+                          {"warmup_steps", 2},
+                          {"micro_batch_tokens", 512}}},
                         {"optim", {{"min_lr_ratio", 0.25}, {"grad_clip", 0.5}}},
                         {"train", {{"seed", 11}, {"run_dir", "runs/x"}}}};
   auto run = sft_run_from_recipe(resolve_recipe(raw, "/r/recipe.json"));

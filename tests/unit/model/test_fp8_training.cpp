@@ -12,8 +12,9 @@
 // outside the routed experts, a defined gradient for those) only catch a broken path: a missing
 // gradient gives exactly 1, a wrong-signed or mis-scaled one ≥ 1.
 #include <gtest/gtest.h>
-#include <cstdio>
 #include <torch/torch.h>
+
+#include <cstdio>
 
 #include "model/checkpoint.h"
 #include "model/config.h"

@@ -49,7 +49,8 @@ TEST(CodeTasks, ReferenceSolutionsPassEveryHiddenTest) {
     EXPECT_EQ(passed(t, t.solution), 3) << t.prompt << "\n" << t.solution;
     // The example the prompt shows is not a hidden test (a random hidden input can equal it by chance).
     const std::string example = t.prompt.substr(t.prompt.find("For example, f("));
-    for (const auto& test : t.tests) same_as_example += example.find(test.substr(7, test.find(" ==") - 7) + " returns") != std::string::npos;
+    for (const auto& test : t.tests)
+      same_as_example += example.find(test.substr(7, test.find(" ==") - 7) + " returns") != std::string::npos;
   }
   EXPECT_LE(same_as_example, 8);  // of 240 hidden tests
 }

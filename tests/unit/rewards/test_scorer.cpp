@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
-#include "rewards/scorer.h"
 #include "common/sha256.h"
+#include "rewards/scorer.h"
 
 using namespace grpo::rewards;
 using nlohmann::json;

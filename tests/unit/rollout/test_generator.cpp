@@ -67,7 +67,8 @@ TEST(Generator, RecordedLogprobsEqualTheLearnersRecomputation) {
     auto targets = torch::tensor(std::vector<int64_t>(seq.begin() + 1, seq.end()));
     auto lp = behaviour_logprobs(logits.slice(0, 0, static_cast<int64_t>(seq.size()) - 1), targets, 0.8);
     for (size_t t = 0; t < c.tokens.size(); ++t)
-      EXPECT_NEAR(c.logprobs[t], lp[static_cast<int64_t>(r.prompt.size() - 1 + t)].item<float>(), 1e-4) << "token " << t;
+      EXPECT_NEAR(c.logprobs[t], lp[static_cast<int64_t>(r.prompt.size() - 1 + t)].item<float>(), 1e-4)
+          << "token " << t;
   }
 }
 

@@ -14,7 +14,8 @@ constexpr double kTol = 1e-6;
 
 void expect_probs(const torch::Tensor& got, std::vector<double> want) {
   ASSERT_EQ(got.size(0), static_cast<int64_t>(want.size()));
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[static_cast<int64_t>(i)].item<double>(), want[i], kTol) << "token " << i;
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(got[static_cast<int64_t>(i)].item<double>(), want[i], kTol) << "token " << i;
 }
 }  // namespace
 
@@ -82,7 +83,8 @@ TEST(Sampling, EmpiricalFrequenciesMatchTheDistribution) {
   p.seed = 1234;
   std::vector<int> counts(4, 0);
   const int n = 20000;
-  for (int i = 0; i < n; ++i) counts[static_cast<size_t>(draw(sampling_probs(kLogits, p), uniform_for(p.seed, 7, static_cast<uint64_t>(i))))]++;
+  for (int i = 0; i < n; ++i)
+    counts[static_cast<size_t>(draw(sampling_probs(kLogits, p), uniform_for(p.seed, 7, static_cast<uint64_t>(i))))]++;
   std::vector<double> want = {0.6439143, 0.2368828, 0.0871443, 0.0320586};
   for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(counts[i] / double(n), want[i], 0.015) << "token " << i;
 }

@@ -84,13 +84,16 @@ WeightBlob small_blob(uint64_t version) {
   b.data.resize(5000);
   std::mt19937 rng(7);
   for (auto& x : b.data) x = static_cast<uint8_t>(rng());
-  b.table = nlohmann::json::array({{{"name", "w"}, {"dtype", "F32"}, {"shape", {1250}}, {"offset", 0}, {"bytes", 5000}}});
+  b.table =
+      nlohmann::json::array({{{"name", "w"}, {"dtype", "F32"}, {"shape", {1250}}, {"offset", 0}, {"bytes", 5000}}});
   return b;
 }
 
 }  // namespace
 
-TEST(Curve, IsAvailableHere) { ASSERT_TRUE(curve_available()) << "libzmq without CURVE: the shared-key mode cannot work"; }
+TEST(Curve, IsAvailableHere) {
+  ASSERT_TRUE(curve_available()) << "libzmq without CURVE: the shared-key mode cannot work";
+}
 
 TEST(Curve, KeysAreDeterministicAndFollowTheDerivation) {
   const CurveKeys a = curve_keys_from_secret(kSecret), b = curve_keys_from_secret(kSecret);
@@ -98,7 +101,8 @@ TEST(Curve, KeysAreDeterministicAndFollowTheDerivation) {
   EXPECT_EQ(a.server_secret, b.server_secret);
   EXPECT_EQ(a.client_public, b.client_public);
   EXPECT_EQ(a.client_secret, b.client_secret);
-  for (const auto* k : {&a.server_public, &a.server_secret, &a.client_public, &a.client_secret}) EXPECT_EQ(k->size(), 40u);
+  for (const auto* k : {&a.server_public, &a.server_secret, &a.client_public, &a.client_secret})
+    EXPECT_EQ(k->size(), 40u);
   EXPECT_NE(a.server_secret, a.client_secret);
   // Secret keys are SHA-256 of label + secret (so another implementation can derive the same).
   const std::string server_in = "grpo curve server v1" + kSecret, client_in = "grpo curve client v1" + kSecret;

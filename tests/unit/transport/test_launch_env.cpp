@@ -13,8 +13,13 @@ TEST(LaunchEnv, SingleProcessByDefault) {
 }
 
 TEST(LaunchEnv, Torchrun) {
-  auto e = detect_launch_env(map_env({{"RANK", "5"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "4"},
-                                      {"GROUP_RANK", "1"}, {"MASTER_ADDR", "10.1.2.3"}, {"MASTER_PORT", "29400"}}));
+  auto e = detect_launch_env(map_env({{"RANK", "5"},
+                                      {"WORLD_SIZE", "8"},
+                                      {"LOCAL_RANK", "1"},
+                                      {"LOCAL_WORLD_SIZE", "4"},
+                                      {"GROUP_RANK", "1"},
+                                      {"MASTER_ADDR", "10.1.2.3"},
+                                      {"MASTER_PORT", "29400"}}));
   EXPECT_EQ(e.launcher, "torchrun");
   EXPECT_EQ(e.rank, 5);
   EXPECT_EQ(e.world_size, 8);
@@ -26,9 +31,13 @@ TEST(LaunchEnv, Torchrun) {
 }
 
 TEST(LaunchEnv, SlurmTakesTheFirstNodeAndAJobPort) {
-  auto e = detect_launch_env(map_env({{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}, {"SLURM_LOCALID", "1"},
-                                      {"SLURM_NODEID", "1"}, {"SLURM_STEP_TASKS_PER_NODE", "2(x2)"},
-                                      {"SLURM_JOB_NODELIST", "gpu[07-08]"}, {"SLURM_JOB_ID", "123456"}}));
+  auto e = detect_launch_env(map_env({{"SLURM_PROCID", "3"},
+                                      {"SLURM_NTASKS", "4"},
+                                      {"SLURM_LOCALID", "1"},
+                                      {"SLURM_NODEID", "1"},
+                                      {"SLURM_STEP_TASKS_PER_NODE", "2(x2)"},
+                                      {"SLURM_JOB_NODELIST", "gpu[07-08]"},
+                                      {"SLURM_JOB_ID", "123456"}}));
   EXPECT_EQ(e.launcher, "slurm");
   EXPECT_EQ(e.rank, 3);
   EXPECT_EQ(e.local_world_size, 2);
@@ -45,14 +54,17 @@ TEST(LaunchEnv, SlurmNodeLists) {
 }
 
 TEST(LaunchEnv, OpenMpiWithoutMasterMustPublishIt) {
-  auto e = detect_launch_env(map_env({{"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "2"},
-                                      {"OMPI_COMM_WORLD_LOCAL_RANK", "0"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}}));
+  auto e = detect_launch_env(map_env({{"OMPI_COMM_WORLD_RANK", "0"},
+                                      {"OMPI_COMM_WORLD_SIZE", "2"},
+                                      {"OMPI_COMM_WORLD_LOCAL_RANK", "0"},
+                                      {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}}));
   EXPECT_EQ(e.launcher, "openmpi");
   EXPECT_FALSE(e.master_known);
 }
 
 TEST(LaunchEnv, GrpoVariablesWin) {
-  auto e = detect_launch_env(map_env({{"GRPO_RANK", "1"}, {"GRPO_WORLD_SIZE", "3"}, {"RANK", "0"}, {"WORLD_SIZE", "1"}, {"LOCAL_RANK", "0"}}));
+  auto e = detect_launch_env(
+      map_env({{"GRPO_RANK", "1"}, {"GRPO_WORLD_SIZE", "3"}, {"RANK", "0"}, {"WORLD_SIZE", "1"}, {"LOCAL_RANK", "0"}}));
   EXPECT_EQ(e.launcher, "grpo");
   EXPECT_EQ(e.rank, 1);
 }

@@ -31,7 +31,11 @@ std::string error_of(const Frames& frames) {
 }  // namespace
 
 TEST(Messages, PromptBatchRoundTrips) {
-  PromptBatch b{3, 9, 8, json{{"temperature", 1.0}, {"seed", 5}}, {Prompt{1, {10, 11}, json{{"answer", "4"}}}, Prompt{2, {}, json::object()}}};
+  PromptBatch b{3,
+                9,
+                8,
+                json{{"temperature", 1.0}, {"seed", 5}},
+                {Prompt{1, {10, 11}, json{{"answer", "4"}}}, Prompt{2, {}, json::object()}}};
   auto out = std::get<PromptBatch>(decode(encode(b)));
   EXPECT_EQ(out.batch_id, 3u);
   EXPECT_EQ(out.weight_version, 9u);
@@ -122,13 +126,18 @@ TEST(Messages, WrongFieldTypesAreRejected) {
     header.append(reinterpret_cast<const char*>(cbor.data()), cbor.size());
     return Frames{header};
   };
-  EXPECT_NE(error_of(frames_with(MessageType::kHeartbeat, json{{"role", 1}, {"rank", 0}, {"seq", 0}})).find("heartbeat.role"),
-            std::string::npos);
-  EXPECT_NE(error_of(frames_with(MessageType::kHeartbeat, json{{"role", "x"}, {"rank", -1}, {"seq", 0}})).find("heartbeat.rank"),
+  EXPECT_NE(
+      error_of(frames_with(MessageType::kHeartbeat, json{{"role", 1}, {"rank", 0}, {"seq", 0}})).find("heartbeat.role"),
+      std::string::npos);
+  EXPECT_NE(error_of(frames_with(MessageType::kHeartbeat, json{{"role", "x"}, {"rank", -1}, {"seq", 0}}))
+                .find("heartbeat.rank"),
             std::string::npos);
   EXPECT_NE(error_of(frames_with(MessageType::kShutdown, json::array())).find("not a map"), std::string::npos);
   // A huge token count with no data must not allocate: it fails on the frame size check.
-  json meta = {{"batch", 1}, {"version", 1}, {"group_size", 1}, {"sampling", json::object()},
+  json meta = {{"batch", 1},
+               {"version", 1},
+               {"group_size", 1},
+               {"sampling", json::object()},
                {"prompts", json::array({json{{"id", 1}, {"n", uint64_t(1) << 62}, {"row", json::object()}}})}};
   Frames f = frames_with(MessageType::kPromptBatch, meta);
   f.push_back("1234");
@@ -141,15 +150,18 @@ TEST(Messages, WrongFieldTypesAreRejected) {
 
 TEST(Messages, RandomCorruptionNeverCrashes) {
   // Flip bytes and cut frames at random: every outcome is a value or a DecodeError.
-  Frames good = encode(ScoredGroup{sample_group(), {SampleScore{1.0, {}, ""}, SampleScore{}, SampleScore{0.5, {}, ""}}, "h"});
+  Frames good =
+      encode(ScoredGroup{sample_group(), {SampleScore{1.0, {}, ""}, SampleScore{}, SampleScore{0.5, {}, ""}}, "h"});
   std::mt19937 rng(1);
   int errors = 0;
   for (int trial = 0; trial < 3000; ++trial) {
     Frames f = good;
     auto& frame = f[rng() % f.size()];
     if (!frame.empty()) {
-      if (rng() % 3 == 0) frame.resize(rng() % frame.size());
-      else frame[rng() % frame.size()] = static_cast<char>(rng());
+      if (rng() % 3 == 0)
+        frame.resize(rng() % frame.size());
+      else
+        frame[rng() % frame.size()] = static_cast<char>(rng());
     }
     try {
       decode(f);

@@ -29,7 +29,7 @@ void exchange(const std::string& address) {
   auto m = b.receive(2s);
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(std::get<Shutdown>(std::get<Message>(*m)).reason, "bye");
-  EXPECT_FALSE(a.receive(20ms).has_value());  // addressed to b only
+  EXPECT_FALSE(a.receive(20ms).has_value());                        // addressed to b only
   EXPECT_FALSE(hub.send("nobody", Message{Shutdown{"x"}}, 100ms));  // unknown peer: refused at once
 }
 
@@ -44,9 +44,11 @@ TEST(PeerLink, MalformedFramesAreDroppedNotFatal) {
   zmq::socket_t raw(process_context(), zmq::socket_type::dealer);
   raw.set(zmq::sockopt::routing_id, "evil");
   raw.connect(hub.endpoint());
-  for (std::string junk : {"GCTLnot json", "GCTL{\"kind\":3}", "GRPO\x01", "x"}) raw.send(zmq::buffer(junk), zmq::send_flags::none);
+  for (std::string junk : {"GCTLnot json", "GCTL{\"kind\":3}", "GRPO\x01", "x"})
+    raw.send(zmq::buffer(junk), zmq::send_flags::none);
   // Then a good message on the same connection (ordered after the junk): the hub skips the junk.
-  for (const auto& f : encode_envelope(Control{"stats", {{"step", 1}}})) raw.send(zmq::buffer(f), zmq::send_flags::none);
+  for (const auto& f : encode_envelope(Control{"stats", {{"step", 1}}}))
+    raw.send(zmq::buffer(f), zmq::send_flags::none);
   auto in = hub.receive(2s);
   ASSERT_TRUE(in.has_value());
   EXPECT_EQ(in->peer, "evil");

@@ -26,8 +26,9 @@ WeightBlob make_blob(uint64_t version, size_t bytes, uint32_t seed) {
   b.data.resize(bytes);
   std::mt19937 rng(seed);
   for (auto& x : b.data) x = static_cast<uint8_t>(rng());
-  b.table = nlohmann::json::array({{{"name", "a"}, {"dtype", "F32"}, {"shape", {bytes / 8}}, {"offset", 0}, {"bytes", bytes / 2}},
-                                   {{"name", "b"}, {"dtype", "F32"}, {"shape", {bytes / 8}}, {"offset", bytes / 2}, {"bytes", bytes / 2}}});
+  b.table = nlohmann::json::array(
+      {{{"name", "a"}, {"dtype", "F32"}, {"shape", {bytes / 8}}, {"offset", 0}, {"bytes", bytes / 2}},
+       {{"name", "b"}, {"dtype", "F32"}, {"shape", {bytes / 8}}, {"offset", bytes / 2}, {"bytes", bytes / 2}}});
   return b;
 }
 
@@ -197,7 +198,7 @@ TEST(WeightSync, MalformedRequestsAreDroppedAndCounted) {
   raw.send(zmq::str_buffer("xx"));
   WeightSubscriber sub(pub.endpoint());
   ASSERT_TRUE(sub.fetch_newer(0, 10s).has_value());  // served after the garbage (same order per pipe is not
-                                                      // guaranteed across peers, so poll for the count)
+                                                     // guaranteed across peers, so poll for the count)
   for (int i = 0; i < 100 && pub.stats().dropped < 2; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(pub.stats().dropped, 2u);
 }
@@ -227,8 +228,10 @@ TEST(WeightSync, SecondProcessFetchesTheSameBytes) {
       // As a worker does: ask until a version exists (the parent may not have published yet).
       const auto deadline = std::chrono::steady_clock::now() + 20s;
       while (answer == "none" && std::chrono::steady_clock::now() < deadline) {
-        if (auto b = sub.fetch_newer(0, 1s)) answer = std::to_string(b->version) + " " + sha256_hex(b->data.data(), b->data.size());
-        else std::this_thread::sleep_for(5ms);
+        if (auto b = sub.fetch_newer(0, 1s))
+          answer = std::to_string(b->version) + " " + sha256_hex(b->data.data(), b->data.size());
+        else
+          std::this_thread::sleep_for(5ms);
       }
     } catch (const std::exception& e) {
       answer = std::string("error ") + e.what();

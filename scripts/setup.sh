@@ -12,7 +12,7 @@ TORCH_VERSION=2.11.0   # matches the GPU machine's preinstalled PyTorch
 REFERENCE_PACKAGES=(transformers==5.23.0 safetensors==0.8.0 tokenizers==0.23.3 tensorboard==2.21.0 accelerate==1.15.0 numpy)
 DEBIAN_PACKAGES=(build-essential cmake ninja-build pkg-config ccache git python3-venv
                  libzmq3-dev cppzmq-dev nlohmann-json3-dev liblua5.4-dev lua5.4 libgtest-dev libgmock-dev
-                 libpcre2-dev libopenblas-dev libssl-dev clang)
+                 libpcre2-dev libopenblas-dev libssl-dev clang clang-format)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 

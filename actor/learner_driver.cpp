@@ -757,7 +757,7 @@ StepRollouts LearnerDriver::wait_step(long step) {
   }
   const auto c = d.ledger.finish_step(step);
   const auto& t = d.times[step];
-  auto& m = out.metrics;
+  auto& m = out.counts;
   m["prompts/total"] = static_cast<double>(c.prompts);
   m["prompts/dispatched"] = static_cast<double>(c.dispatched);
   m["prompts/scored"] = static_cast<double>(c.scored);
@@ -773,10 +773,10 @@ StepRollouts LearnerDriver::wait_step(long step) {
   d.restarts_since_step = d.lost_since_step = d.refused_since_step = 0;
   m["time/rollout_s"] = t.any_generated ? seconds_between(t.submitted, t.last_generated) : 0.0;
   m["time/reward_s"] = t.any_generated ? seconds_between(t.first_generated, t.last_scored) : 0.0;
-  if (t.drafted > 0) m["rollout/mtp_acceptance"] = t.accepted / t.drafted;
+  if (t.drafted > 0) out.gauges["rollout/mtp_acceptance"] = t.accepted / t.drafted;
   // The weights this step's rollouts used: the learner's publish plus the slowest worker's load.
-  m["time/weight_sync_s"] = d.publish_seconds[d.version] + d.fetch_seconds[d.version];
-  m["weights/version"] = static_cast<double>(d.version);
+  out.gauges["time/weight_sync_s"] = d.publish_seconds[d.version] + d.fetch_seconds[d.version];
+  out.gauges["weights/version"] = static_cast<double>(d.version);
   d.times.erase(step);
   return out;
 }

@@ -37,7 +37,12 @@ struct SlotPrompt {
 struct StepRollouts {
   std::vector<actor::ScoredGroup> groups;  // in prompt order (position within the step)
   std::vector<size_t> prompt_indices;      // the dataset row of each group
-  std::map<std::string, double> metrics;   // prompts/*, workers/*, time/*, rollout/mtp_acceptance
+  // Additive over the batches of one step (a refill round adds its own): prompts/*, workers/*,
+  // runtime/*, time/rollout_s, time/reward_s.
+  std::map<std::string, double> counts;
+  // Of the weights and the sampling the batch used, not summed: weights/version,
+  // time/weight_sync_s, rollout/mtp_acceptance.
+  std::map<std::string, double> gauges;
 };
 
 // Where the workers come from.

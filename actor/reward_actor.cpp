@@ -51,7 +51,6 @@ int run_reward_actor(WorkerSession& session, const json& welcome) {
     if (std::holds_alternative<actor::Shutdown>(*m)) return 0;
     const auto* g = std::get_if<actor::TrajectoryGroup>(m);
     if (!g) continue;
-    if (test_kill_due(session.spec(), actor::slot_step(g->prompt.prompt_id))) ::raise(SIGKILL);  // test hook
     actor::ScoredGroup out;
     out.group = *g;
     out.reward_script_sha256 = scorer->script_sha256();

@@ -152,7 +152,6 @@ class RolloutActor {
 
   void serve(const actor::PromptBatch& batch) {
     const long step = static_cast<long>(batch.batch_id);
-    if (test_kill_due(session_.spec(), step)) ::raise(SIGKILL);  // test hook (actor_worker.h)
     sync_weights(batch.weight_version);
     if (!have_) return;  // stopping before any weights arrived
     std::vector<rollout::GenerationRequest> requests;

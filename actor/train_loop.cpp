@@ -1,26 +1,19 @@
 #include "actor/train_loop.h"
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <functional>
-#include <numeric>
-#include <random>
-#include <sstream>
+#include <optional>
 
+#include "actor/checkpointer.h"
 #include "actor/learner_driver.h"
 #include "actor/prompt_rows.h"
+#include "actor/prompt_sampler.h"
+#include "actor/step_collector.h"
 #include "actor/trajectory_log.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
-#include "learner/checkpoint_dir.h"
 #include "learner/grpo_step.h"
 #include "learner/lr_schedule.h"
 #include "learner/metrics_log.h"
@@ -39,60 +32,83 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 void freeze(model::CausalLM& lm) {
   for (auto& p : lm->parameters()) p.set_requires_grad(false);
   lm->eval();
 }
 
-// Cuts the write-ahead log back to what the checkpoint had consumed. In the synchronous loop the
-// records after it are the rollouts of steps the checkpoint does not contain; the resumed run
-// samples them again with the same seeds, so they are logged again and nothing is lost.
-void rewind_trajectory_log(const std::string& run_dir, const learner::TrainerState& st) {
-  const std::string wal = run_dir + "/trajectories.wal";
-  std::error_code ec;
-  const auto size = fs::file_size(wal, ec);
-  if (ec) {
-    if (st.trajectory_bytes > 0)
-      throw file_error(wal, "",
-                       "missing, but the checkpoint says it had " + std::to_string(st.trajectory_bytes) + " bytes");
-    return;
+// The models of a run: the policy (from the checkpoint resumed, model.init, or a fresh
+// model.config with train.seed) and, with a KL term, the frozen reference.
+struct Models {
+  model::CausalLM policy{nullptr};
+  model::CausalLM reference{nullptr};
+  std::optional<Tokenizer> tokenizer;
+  std::string tokenizer_file;  // empty without a tokenizer
+};
+
+Models load_models(const learner::Recipe& recipe, const std::string& resume_from) {
+  const json& v = recipe.values;
+  Models m;
+  const std::string init = v["model"]["init"].get<std::string>();
+  if (!init.empty() && fs::exists(init + "/tokenizer.json")) {
+    m.tokenizer_file = init + "/tokenizer.json";
+    m.tokenizer = Tokenizer::from_file(m.tokenizer_file);
   }
-  if (size < st.trajectory_bytes)
-    throw file_error(
-        wal, "", std::to_string(size) + " bytes, shorter than the checkpoint's " + std::to_string(st.trajectory_bytes));
-  if (::truncate(wal.c_str(), static_cast<off_t>(st.trajectory_bytes)) != 0)
-    throw file_error(wal, "", std::string("cannot truncate: ") + std::strerror(errno));
-  write_file_atomic(run_dir + "/trajectories.cursor", std::to_string(st.trajectory_records) + "\n");
+  if (!resume_from.empty()) {
+    m.policy = model::load_checkpoint(resume_from);
+  } else if (!init.empty()) {
+    m.policy = model::load_checkpoint(init);
+  } else {
+    m.policy = model::CausalLM(model::load_config(v["model"]["config"].get<std::string>()));
+    model::init_weights(m.policy, v["train"]["seed"].get<uint64_t>());
+  }
+  // FP8 training (model/fp8_training.h): the quantized linears run their three GEMMs in FP8
+  // with block scaling; master weights and optimizer state stay FP32.
+  if (v["model"]["precision"] == "fp8") model::enable_fp8_training(m.policy);
+  if (recipe.algorithm.loss.kl_coef > 0) {
+    if (!resume_from.empty()) {
+      const std::string ref_dir = resume_from + "/trainer_state/reference";
+      if (!fs::exists(ref_dir + "/config.json"))
+        throw file_error(resume_from, "trainer_state/reference",
+                         "missing, but the recipe has a KL term (algorithm.kl_coef > 0)");
+      m.reference = model::load_checkpoint(ref_dir);
+      freeze(m.reference);
+    } else {
+      m.reference = learner::clone_model(m.policy);
+    }
+  }
+  return m;
 }
 
-long kill_step_from_env() {
-  const char* s = std::getenv("GRPO_TEST_KILL_AT_STEP");
-  return s ? std::atol(s) : -1;
+torch::optim::AdamW make_optimizer(const json& o, model::CausalLM& policy) {
+  return torch::optim::AdamW(policy->parameters(), torch::optim::AdamWOptions(o["lr"].get<double>())
+                                                       .betas({o["beta1"].get<double>(), o["beta2"].get<double>()})
+                                                       .eps(o["eps"].get<double>())
+                                                       .weight_decay(o["weight_decay"].get<double>()));
 }
 
-// The write-ahead-log form of a scored group, as the synchronous loop wrote it: batch_id = the
-// step, prompt_id = the dataset row; the row carries the sampling seed, each completion the
-// weight version that sampled it, and the group the reward script's hash.
-actor::ScoredGroup to_logged_group(actor::ScoredGroup group, long step, size_t prompt_index) {
-  group.group.batch_id = static_cast<uint64_t>(step);
-  group.group.prompt.prompt_id = prompt_index;
-  return group;
-}
-
-// The runtime batch id of refill round `round` (1..63) of `step`: apart from every step number,
-// so the prompt ledger, the runtime's timings and the test hooks keep treating batch id = step
-// for the step's own prompts.
-long refill_batch_id(long step, long round) { return (1L << 40) + (step << 6) + round; }
-
-// Sampling seeds of refill prompts: a splitmix64 mix, so they repeat across runs and resumes but
-// collide with no step's own seeds (seed * 1000003 + step * 7919 + position) in practice.
-uint64_t refill_sampling_seed(uint64_t seed, long step, long round, size_t position) {
-  uint64_t z = seed ^ (static_cast<uint64_t>(step) << 20) ^ (static_cast<uint64_t>(round) << 52) ^ position;
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+learner::GrpoStepOptions step_options_of(const learner::Recipe& recipe, const model::CausalLM& policy) {
+  const json& v = recipe.values;
+  const auto& o = v["optim"];
+  learner::GrpoStepOptions so;
+  so.algorithm = recipe.algorithm;
+  so.temperature = v["rollout"]["temperature"].get<double>();
+  if (so.temperature == 0.0) so.temperature = 1.0;  // greedy log-probs are taken at T = 1
+  so.micro_batch_tokens = static_cast<size_t>(o["micro_batch_tokens"].get<long>());
+  so.updates_per_batch = o["updates_per_batch"].get<long>();
+  so.grad_clip = o["grad_clip"].get<double>();
+  so.max_new_tokens = v["rollout"]["max_new_tokens"].get<long>();
+  so.bias_update_speed = v["train"]["bias_update_speed"].get<double>();
+  so.mtp_loss_coef = v["train"]["mtp_loss_coef"].get<double>();
+  // BF16 mixed precision (learner/precision.h): matmuls in BF16 under autocast, master weights,
+  // optimizer state, norms and softmax in FP32.
+  if (v["model"]["precision"] == "bf16") so.precision = learner::Precision::kBf16;
+  if (policy->config.pad_token_id) so.pad_id = *policy->config.pad_token_id;
+  return so;
 }
 
 }  // namespace
@@ -102,7 +118,6 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   const bool resuming = !run_options.resume_dir.empty();
   std::string run_dir = resuming ? run_options.resume_dir : v["train"]["run_dir"].get<std::string>();
   if (run_dir.empty()) run_dir = "runs/" + v["name"].get<std::string>();
-  const std::string checkpoints_dir = run_dir + "/checkpoints";
   const uint64_t seed = v["train"]["seed"].get<uint64_t>();
   if (const long threads = v["runtime"]["threads"].get<long>(); threads > 0)
     torch::set_num_threads(static_cast<int>(threads));
@@ -110,18 +125,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   // Where a resumed run starts: the newest complete checkpoint, naming the incomplete ones skipped.
   learner::CheckpointFolder resume_from;
   if (resuming) {
-    if (!fs::is_directory(checkpoints_dir))
-      throw file_error(run_dir, "checkpoints", "no checkpoints folder: is this a run folder written by grpo train?");
-    std::vector<learner::CheckpointFolder> skipped;
-    resume_from = learner::latest_complete_checkpoint(checkpoints_dir, &skipped);
-    for (const auto& s : skipped)
-      std::fprintf(stderr, "grpo train: skipping incomplete checkpoint %s: %s\n", s.path.c_str(), s.problem.c_str());
-    if (resume_from.path.empty())
-      throw file_error(checkpoints_dir, "",
-                       "no complete checkpoint to resume from (start the run again without --resume)");
-    if (!fs::exists(resume_from.path + "/trainer_state/state.json"))
-      throw file_error(resume_from.path, "trainer_state",
-                       "missing: this checkpoint was written without trainer state and cannot be resumed");
+    resume_from = find_resume_checkpoint(run_dir);
     const std::string saved = run_dir + "/config.json";
     if (fs::exists(saved) && json::parse(read_file(saved), nullptr, false) != recipe.resolved())
       std::fprintf(stderr,
@@ -129,69 +133,29 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
                    saved.c_str());
     std::fprintf(stderr, "grpo train: resuming %s from %s\n", run_dir.c_str(), resume_from.path.c_str());
   }
-  fs::create_directories(checkpoints_dir);
+  fs::create_directories(run_dir + "/checkpoints");
   write_file_atomic(run_dir + "/config.json", recipe.resolved().dump(2) + "\n");
 
-  // Policy, reference and tokenizer.
-  const std::string init = v["model"]["init"].get<std::string>();
-  model::CausalLM policy{nullptr};
-  std::optional<Tokenizer> tokenizer;
-  if (!init.empty() && fs::exists(init + "/tokenizer.json")) tokenizer = Tokenizer::from_file(init + "/tokenizer.json");
-  if (resuming) {
-    policy = model::load_checkpoint(resume_from.path);
-  } else if (!init.empty()) {
-    policy = model::load_checkpoint(init);
-  } else {
-    policy = model::CausalLM(model::load_config(v["model"]["config"].get<std::string>()));
-    model::init_weights(policy, seed);
-  }
-  // FP8 training (model/fp8_training.h): the quantized linears run their three GEMMs in FP8
-  // with block scaling; master weights and optimizer state stay FP32.
-  if (v["model"]["precision"] == "fp8") model::enable_fp8_training(policy);
+  Models models = load_models(recipe, resume_from.path);
+  model::CausalLM& policy = models.policy;
+  model::CausalLM* reference = models.reference ? &models.reference : nullptr;
+  const Checkpointer saver(run_dir, v["train"]["keep_last"].get<long>(), models.tokenizer_file);
   const auto& algo = recipe.algorithm;
   const long ref_refresh_every = v["train"]["ref_refresh_every"].get<long>();
   if (ref_refresh_every > 0 && algo.loss.kl_coef == 0)
     std::fprintf(stderr,
                  "grpo train: note: train.ref_refresh_every has no effect with algorithm.kl_coef 0 (no reference)\n");
-  model::CausalLM reference{nullptr};
-  long reference_step = 0;
-  if (algo.loss.kl_coef > 0) {
-    if (resuming) {
-      const std::string ref_dir = resume_from.path + "/trainer_state/reference";
-      if (!fs::exists(ref_dir + "/config.json"))
-        throw file_error(resume_from.path, "trainer_state/reference",
-                         "missing, but the recipe has a KL term (algorithm.kl_coef > 0)");
-      reference = model::load_checkpoint(ref_dir);
-      freeze(reference);
-    } else {
-      reference = learner::clone_model(policy);
-    }
-  }
-  auto prompts = read_prompt_rows(v["data"]["train"].get<std::string>(), tokenizer ? &*tokenizer : nullptr,
-                                  policy->config.bos_token_id, "tokenizer.json in the model.init folder");
+  const auto prompts =
+      read_prompt_rows(v["data"]["train"].get<std::string>(), models.tokenizer ? &*models.tokenizer : nullptr,
+                       policy->config.bos_token_id, "tokenizer.json in the model.init folder");
 
   // Optimizer and schedule.
   const auto& o = v["optim"];
-  torch::optim::AdamW optimizer(policy->parameters(), torch::optim::AdamWOptions(o["lr"].get<double>())
-                                                          .betas({o["beta1"].get<double>(), o["beta2"].get<double>()})
-                                                          .eps(o["eps"].get<double>())
-                                                          .weight_decay(o["weight_decay"].get<double>()));
-  learner::LrSchedule schedule{o["lr"].get<double>(), o["warmup_steps"].get<long>(), o["schedule"].get<std::string>(),
-                               v["train"]["steps"].get<long>(), o["min_lr_ratio"].get<double>()};
-  learner::GrpoStepOptions step_options;
-  step_options.algorithm = algo;
-  step_options.temperature = v["rollout"]["temperature"].get<double>();
-  if (step_options.temperature == 0.0) step_options.temperature = 1.0;  // greedy log-probs are taken at T = 1
-  step_options.micro_batch_tokens = static_cast<size_t>(o["micro_batch_tokens"].get<long>());
-  step_options.updates_per_batch = o["updates_per_batch"].get<long>();
-  step_options.grad_clip = o["grad_clip"].get<double>();
-  step_options.max_new_tokens = v["rollout"]["max_new_tokens"].get<long>();
-  step_options.bias_update_speed = v["train"]["bias_update_speed"].get<double>();
-  step_options.mtp_loss_coef = v["train"]["mtp_loss_coef"].get<double>();
-  // BF16 mixed precision (learner/precision.h): matmuls in BF16 under autocast, master weights,
-  // optimizer state, norms and softmax in FP32.
-  if (v["model"]["precision"] == "bf16") step_options.precision = learner::Precision::kBf16;
-  if (policy->config.pad_token_id) step_options.pad_id = *policy->config.pad_token_id;
+  torch::optim::AdamW optimizer = make_optimizer(o, policy);
+  const learner::LrSchedule schedule{o["lr"].get<double>(), o["warmup_steps"].get<long>(),
+                                     o["schedule"].get<std::string>(), v["train"]["steps"].get<long>(),
+                                     o["min_lr_ratio"].get<double>()};
+  const learner::GrpoStepOptions step_options = step_options_of(recipe, policy);
 
   const bool speculative = v["rollout"]["mtp_draft"].get<bool>();
   const uint64_t max_staleness = v["runtime"]["max_staleness"].get<uint64_t>();
@@ -208,85 +172,34 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   const long save_every = v["train"]["save_every"].get<long>();
   const size_t per_step = static_cast<size_t>(v["rollout"]["prompts_per_step"].get<long>());
   const size_t step_prompts = std::min(per_step, prompts.size());  // a small dataset gives each step all of it
-  const bool shuffle = v["data"]["shuffle"].get<bool>();
-  std::mt19937_64 rng(seed);
-  std::vector<size_t> order(prompts.size());
-  std::iota(order.begin(), order.end(), 0);
-  if (shuffle) std::shuffle(order.begin(), order.end(), rng);
-  size_t cursor = 0;
-  long start_step = 0;
+  PromptSampler sampler(prompts.size(), seed, v["data"]["shuffle"].get<bool>());
+  long start_step = 0, reference_step = 0;
   uint64_t metrics_lines = 0;
   if (resuming) {
     const auto st = learner::load_trainer_state(resume_from.path + "/trainer_state", optimizer);
-    if (st.order.size() != prompts.size())
-      throw file_error(
-          resume_from.path + "/trainer_state/state.json", "order",
-          std::to_string(st.order.size()) + " prompts, but data.train has " + std::to_string(prompts.size()));
-    rng = learner::rng_from_string(st.data_rng, resume_from.path + "/trainer_state/state.json");
-    order = st.order;
-    cursor = st.cursor;
+    sampler.restore({st.data_rng, st.order, st.cursor}, st.step, resume_from.path + "/trainer_state/state.json");
     start_step = st.step;
     reference_step = st.reference_step;
     metrics_lines = st.metrics_lines;
-    learner::truncate_lines(run_dir + "/metrics.jsonl", st.metrics_lines);  // no step twice
-    rewind_trajectory_log(run_dir, st);
+    rewind_run_files(run_dir, st);  // no step twice in metrics.jsonl or the write-ahead log
   }
   learner::MetricsLog metrics(run_dir, /*resume=*/resuming);
-  actor::TrajectoryLog trajectories(run_dir);
-  // Draws the prompts of the next step from the data order; remembers where it left the order,
-  // per step, for the checkpoint of that step.
-  struct DrawState {
-    std::string rng;
-    std::vector<size_t> order;
-    size_t cursor = 0;
-  };
-  std::map<long, DrawState> draws;
-  draws[start_step] = {learner::rng_to_string(rng), order, cursor};
-  // `round` > 0: a refill round of the step (its prompts get their own sampling seeds).
+  TrajectoryLog trajectories(run_dir);
   auto draw = [&](long step, size_t count, long round) {
     std::vector<SlotPrompt> out;
-    while (out.size() < count) {
-      if (cursor == order.size()) {
-        if (shuffle) std::shuffle(order.begin(), order.end(), rng);
-        cursor = 0;
-      }
-      const size_t index = order[cursor++];
-      SlotPrompt sp;
-      sp.index = index;
-      sp.tokens.assign(prompts[index].tokens.begin(), prompts[index].tokens.end());
-      sp.row = prompts[index].row;
-      sp.row["sampling_seed"] = round == 0 ? seed * 1000003u + static_cast<uint64_t>(step) * 7919u + out.size()
-                                           : refill_sampling_seed(seed, step, round, out.size());
-      out.push_back(std::move(sp));
+    for (const auto& sp : sampler.draw(step, count, round)) {
+      SlotPrompt slot;
+      slot.index = sp.index;
+      slot.tokens.assign(prompts[sp.index].tokens.begin(), prompts[sp.index].tokens.end());
+      slot.row = prompts[sp.index].row;
+      slot.row["sampling_seed"] = sp.sampling_seed;
+      out.push_back(std::move(slot));
     }
-    draws[step] = {learner::rng_to_string(rng), order, cursor};
     return out;
   };
   auto save = [&](long step) {
-    // Written under a temporary name, manifest last, then renamed (learner/checkpoint_dir.h).
-    const std::string name = "step-" + std::to_string(step);
-    const std::string tmp = checkpoints_dir + "/.tmp-" + name;
-    learner::remove_tree(tmp);
-    model::save_checkpoint(policy, tmp);
-    if (tokenizer) write_file_atomic(tmp + "/tokenizer.json", read_file(init + "/tokenizer.json"));
-    learner::TrainerState st;
-    st.step = step;
-    // The data position after this step's draw (in asynchronous mode later steps are drawn
-    // already; a resumed run draws them again).
-    const auto& drawn = draws.at(step);
-    st.data_rng = drawn.rng;
-    st.order = drawn.order;
-    st.cursor = drawn.cursor;
-    st.metrics_lines = metrics_lines;
-    st.trajectory_records = trajectories.size();
-    std::error_code ec;
-    st.trajectory_bytes = fs::file_size(trajectories.path(), ec);
-    if (ec) st.trajectory_bytes = 0;
-    st.reference_step = reference_step;
-    learner::save_trainer_state(tmp + "/trainer_state", st, optimizer);
-    if (reference) model::save_checkpoint(reference, tmp + "/trainer_state/reference");
-    learner::commit_checkpoint_dir(tmp, checkpoints_dir + "/" + name);
-    learner::prune_checkpoints(checkpoints_dir, v["train"]["keep_last"].get<long>());
+    saver.save({step, sampler.position_after(step), metrics_lines, reference_step}, policy, reference, optimizer,
+               trajectories);
   };
   if (start_step >= steps) {
     std::fprintf(stderr, "grpo train: %s already reached step %ld of %ld\n", run_dir.c_str(), start_step, steps);
@@ -299,117 +212,54 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
   DriverSetup setup = run_options.driver;
   setup.run_dir = run_dir;
   setup.model_config = model::config_to_json(policy->config);
-  setup.tokenizer = tokenizer ? init + "/tokenizer.json" : "";
+  setup.tokenizer = models.tokenizer_file;
   setup.quiet = run_options.quiet;
   LearnerDriver driver(recipe, setup);
   double publish_s = driver.publish(policy, static_cast<uint64_t>(start_step));
+  const StepSource source{[&](long id, std::vector<SlotPrompt> p) { driver.submit(id, std::move(p)); },
+                          [&](long id) { return driver.wait_step(id); }, draw};
+  const CollectOptions collect{algo, step_options.max_new_tokens, step_prompts};
 
-  const long kill_at = kill_step_from_env();
-  // Test hook: GRPO_TEST_SUBMIT_EXTRA=K submits K more steps ahead than max_staleness allows, so
-  // their groups arrive too old and must be refused and sampled again.
-  const long submit_extra =
-      std::getenv("GRPO_TEST_SUBMIT_EXTRA") ? std::atol(std::getenv("GRPO_TEST_SUBMIT_EXTRA")) : 0;
   learner::Progress progress("train", steps, start_step);
   long submitted = start_step;
   for (long step = start_step + 1; step <= steps; ++step) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = Clock::now();
     // Synchronous: this step's prompts only. Asynchronous: up to max_staleness steps ahead, so
     // rollouts of later steps run while this one trains.
-    while (submitted < std::min<long>(steps, step + static_cast<long>(max_staleness) + submit_extra)) {
+    const long ahead = static_cast<long>(max_staleness) + run_options.submit_extra_for_testing;
+    while (submitted < std::min<long>(steps, step + ahead)) {
       ++submitted;
       driver.submit(submitted, draw(submitted, step_prompts, 0));
     }
-    auto rollouts = driver.wait_step(step);
-    std::vector<learner::ScoredPromptGroup> groups;
-    std::map<std::string, std::pair<double, double>> reward_metrics;  // sum, count
-    double failures = 0, rollout_tokens = 0;
-    // Takes one batch of scored groups into the step, logging each to the write-ahead log first.
-    auto take = [&](StepRollouts& batch) {
-      for (size_t gi = 0; gi < batch.groups.size(); ++gi) {
-        auto& sg = batch.groups[gi];
-        const size_t index = batch.prompt_indices[gi];
-        if (sg.group.completions.empty()) {
-          std::fprintf(stderr, "grpo train: prompt skipped: %s\n",
-                       sg.group.prompt.row.value("generation_error", "no completions").c_str());
-          continue;
-        }
-        learner::ScoredPromptGroup g;
-        g.prompt.assign(sg.group.prompt.tokens.begin(), sg.group.prompt.tokens.end());
-        for (size_t i = 0; i < sg.group.completions.size(); ++i) {
-          const auto& c = sg.group.completions[i];
-          const auto& r = sg.scores.at(i);
-          failures += !r.failure.empty();
-          for (const auto& [k, x] : r.metrics) {
-            reward_metrics[k].first += x;
-            reward_metrics[k].second += 1;
-          }
-          rollout_tokens += static_cast<double>(c.tokens.size());
-          g.completions.push_back({std::vector<int64_t>(c.tokens.begin(), c.tokens.end()), c.logprobs, r.reward,
-                                   c.finish_reason == "length"});
-        }
-        groups.push_back(std::move(g));
-        // Logged before it is trained on (DESIGN.md: nothing written is lost).
-        trajectories.append(to_logged_group(std::move(sg), step, index));
-      }
-    };
-    take(rollouts);
-    // DAPO's batch refill (algorithm.refill_rounds, synchronous runs): while fewer than
-    // prompts_per_step groups carry signal, sample that many more prompts for this step from the
-    // current weights. Each round is its own batch in the runtime (refill_batch_id); its draws
-    // move the data position of this step, so a checkpoint and --resume see them.
-    long refill_rounds = 0, refilled = 0;
-    for (long round = 1; round <= algo.refill_rounds; ++round) {
-      size_t with_signal = 0;
-      for (const auto& g : groups) with_signal += !learner::group_dropped(g, algo, step_options.max_new_tokens);
-      if (with_signal >= step_prompts) break;
-      const size_t need = step_prompts - with_signal;
-      const long batch_id = refill_batch_id(step, round);
-      driver.submit(batch_id, draw(step, need, round));
-      auto more = driver.wait_step(batch_id);
-      for (const char* k : {"prompts/total", "prompts/dispatched", "prompts/scored", "prompts/reassigned",
-                            "prompts/duplicates", "prompts/stale", "workers/lost", "workers/restarts",
-                            "runtime/refused_messages", "runtime/curve_refused", "time/rollout_s", "time/reward_s"})
-        rollouts.metrics[k] += more.metrics[k];
-      take(more);
-      refill_rounds = round;
-      refilled += static_cast<long>(need);
-    }
-    const double collect_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (step == kill_at) ::raise(SIGKILL);  // test hook (train_loop.h)
+    CollectedStep collected = collect_step(step, source, collect, trajectories);
+    const double collect_s = seconds_since(t0);
     // Update.
-    const auto t_update = std::chrono::steady_clock::now();
+    const auto t_update = Clock::now();
     const double lr = learning_rate(schedule, step - 1);
     learner::set_adamw_lr(optimizer, lr);
     policy->train();
-    auto stats = learner::grpo_step(policy, optimizer, groups, step_options, reference ? &reference : nullptr);
-    trajectories.mark_consumed(trajectories.size());
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_update).count();
+    auto stats = learner::grpo_step(policy, optimizer, collected.groups, step_options, reference);
+    const double train_s = seconds_since(t_update);
     publish_s = driver.publish(policy, static_cast<uint64_t>(step));  // version `step` for the next rollouts
     double train_tokens = 0;  // prompt + completion tokens through forward and backward, per update
-    for (const auto& g : groups)
+    for (const auto& g : collected.groups)
       for (const auto& c : g.completions) train_tokens += static_cast<double>(g.prompt.size() + c.tokens.size());
-    for (const auto& [k, x] : rollouts.metrics) stats.metrics[k] = x;
-    if (algo.refill_rounds > 0) {
-      stats.metrics["refill/rounds"] = static_cast<double>(refill_rounds);
-      stats.metrics["refill/prompts"] = static_cast<double>(refilled);
-    }
+    for (const auto& [k, x] : collected.metrics) stats.metrics[k] = x;
     stats.metrics["lr"] = lr;
     if (speculative && !stats.metrics.count("rollout/mtp_acceptance")) stats.metrics["rollout/mtp_acceptance"] = 0.0;
-    stats.metrics["reward/failures"] = failures;
-    for (const auto& [k, sc] : reward_metrics) stats.metrics["reward/" + k] = sc.first / std::max(1.0, sc.second);
     stats.metrics["ref/step"] = static_cast<double>(reference_step);
     stats.metrics["throughput/rollout_tokens_per_s"] =
-        rollout_tokens / std::max(rollouts.metrics["time/rollout_s"], 1e-9);
+        collected.rollout_tokens / std::max(collected.metrics["time/rollout_s"], 1e-9);
     stats.metrics["throughput/train_tokens_per_s"] =
         train_tokens * static_cast<double>(step_options.updates_per_batch) / std::max(train_s, 1e-9);
     stats.metrics["time/collect_s"] = collect_s;  // the learner's wait for this step's scored groups
     stats.metrics["time/learner_s"] = train_s;
     stats.metrics["time/weight_publish_s"] = publish_s;
-    stats.metrics["time/step_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    stats.metrics["time/step_s"] = seconds_since(t0);
     metrics.log(step, stats.metrics);
     ++metrics_lines;
     if (reference && learner::reference_refresh_due(step, ref_refresh_every)) {
-      learner::copy_weights(policy, reference);
+      learner::copy_weights(policy, *reference);
       reference_step = step;
     }
     if (!run_options.quiet) {
@@ -419,7 +269,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
       progress.update(step, detail);
     }
     if (save_every > 0 && step % save_every == 0 && step != steps) save(step);
-    draws.erase(draws.begin(), draws.lower_bound(step));
+    sampler.forget_before(step);
   }
   save(steps);
   policy->eval();

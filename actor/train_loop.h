@@ -17,6 +17,9 @@ struct TrainRunOptions {
   bool quiet = false;      // no progress lines (tests)
   std::string resume_dir;  // a run folder to continue from its newest complete checkpoint; empty: a new run
   DriverSetup driver;      // where the workers come from (mode, and for launcher ranks the address)
+  // Tests only: submit this many steps further ahead than runtime.max_staleness allows, so their
+  // groups arrive too old and the asynchronous mode's refusal of stale groups is exercised.
+  long submit_extra_for_testing = 0;
 };
 
 // Runs the recipe; writes the run folder (config.json, metrics.jsonl, tb/, trajectories.wal,
@@ -27,11 +30,6 @@ struct TrainRunOptions {
 // are named and skipped), cuts metrics.jsonl and trajectories.wal back to that step, and goes on:
 // on CPU with fixed threads the result is bit-identical to a run that was never interrupted.
 //
-// Test hook: with GRPO_TEST_KILL_AT_STEP=S in the environment the process kills itself (SIGKILL)
-// in step S, after that step's rollouts are in the write-ahead log and before its update — a
-// crash at a reproducible point for the resume tests.
-// GRPO_TEST_SUBMIT_EXTRA=K submits K steps further ahead than runtime.max_staleness allows, so
-// the asynchronous mode's refusal of stale groups can be tested.
 std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& options);
 
 }  // namespace grpo::actor

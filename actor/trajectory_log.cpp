@@ -54,7 +54,7 @@ Frames payload_to_frames(const std::string& payload) {
 }  // namespace
 
 TrajectoryLog::TrajectoryLog(const std::string& run_dir)
-    : path_(run_dir + "/trajectories.wal"), cursor_path_(run_dir + "/trajectories.cursor") {
+    : path_(run_dir + "/trajectories.wal") {
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -80,17 +80,6 @@ TrajectoryLog::TrajectoryLog(const std::string& run_dir)
     truncated_bytes_ = file_size - end_;
     if (::ftruncate(fd_, static_cast<off_t>(end_)) != 0)
       throw file_error(path_, "", std::string("cannot truncate a torn record: ") + std::strerror(errno));
-  }
-  if (std::filesystem::exists(cursor_path_)) {
-    std::string text = read_file(cursor_path_);
-    try {
-      consumed_ = std::stoull(text);
-    } catch (const std::exception&) {
-      throw file_error(
-          cursor_path_, "",
-          "expected a record count, found '" + text.substr(0, 40) + "' (delete the file to replay the whole log)");
-    }
-    if (consumed_ > offsets_.size()) consumed_ = offsets_.size();
   }
 }
 
@@ -130,7 +119,7 @@ void TrajectoryLog::append(const ScoredGroup& group) {
   end_ = offset;
 }
 
-ScoredGroup TrajectoryLog::read_record(uint64_t index) const {
+ScoredGroup TrajectoryLog::read(uint64_t index) const {
   const uint64_t offset = offsets_.at(index);
   unsigned char head[8];
   if (!read_exact(fd_, offset, head, 8)) throw file_error(path_, "record " + std::to_string(index), "cannot read");
@@ -144,17 +133,10 @@ ScoredGroup TrajectoryLog::read_record(uint64_t index) const {
   }
 }
 
-std::vector<ScoredGroup> TrajectoryLog::unconsumed() const {
+std::vector<ScoredGroup> TrajectoryLog::read_all() const {
   std::vector<ScoredGroup> out;
-  for (uint64_t i = consumed_; i < offsets_.size(); ++i) out.push_back(read_record(i));
+  for (uint64_t i = 0; i < offsets_.size(); ++i) out.push_back(read(i));
   return out;
-}
-
-void TrajectoryLog::mark_consumed(uint64_t count) {
-  GRPO_CHECK(count <= offsets_.size(), "cannot consume records that were never appended");
-  if (count <= consumed_) return;
-  write_file_atomic(cursor_path_, std::to_string(count) + "\n");
-  consumed_ = count;
 }
 
 }  // namespace grpo::actor

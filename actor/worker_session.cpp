@@ -145,23 +145,11 @@ WorkerSession::KeepAlive::~KeepAlive() {
   thread_.join();
 }
 
-bool test_kill_due(const WorkerSpec& spec, long step) {
-  const char* s = std::getenv("GRPO_TEST_KILL_WORKER");
-  if (!s || spec.incarnation != 0) return false;
-  std::string role, rank, at;
-  std::stringstream ss(s);
-  std::getline(ss, role, ':');
-  std::getline(ss, rank, ':');
-  std::getline(ss, at, ':');
-  return role == spec.role && !rank.empty() && std::atoi(rank.c_str()) == spec.rank && std::atol(at.c_str()) == step;
-}
-
 int run_worker(const WorkerSpec& spec) {
   WorkerSession session(spec);
   const std::string who = worker_identity(spec.role, spec.rank, spec.incarnation);
   try {
-    const json welcome = session.handshake(
-        milliseconds(std::getenv("GRPO_WORKER_HELLO_MS") ? std::atol(std::getenv("GRPO_WORKER_HELLO_MS")) : 60000));
+    const json welcome = session.handshake(spec.hello_timeout);
     if (spec.role == "rollout") return run_rollout_actor(session, welcome);
     if (spec.role == "reward") return run_reward_actor(session, welcome);
     throw Error("worker role '" + spec.role + "': expected rollout or reward");

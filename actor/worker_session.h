@@ -32,6 +32,9 @@ struct WorkerSpec {
   std::optional<actor::CurveKeys> curve;  // runtime.curve_key_file: CURVE client keys for tcp
   rewards::Scorer* scorer = nullptr;      // threads mode: built early by the learner (before threads start)
   std::atomic<bool>* stop = nullptr;      // threads mode: set when the learner tears down
+  // How long to wait for the learner's welcome after the hello (grpo worker --hello-timeout-s):
+  // a learner that never answers, or refuses this worker's CURVE key, ends the worker then.
+  std::chrono::milliseconds hello_timeout{60000};
 };
 
 std::string worker_identity(const std::string& role, int rank, int incarnation);
@@ -92,15 +95,12 @@ class WorkerSession {
 };
 
 // Runs the worker to the end. Returns 0 after a shutdown from the learner, 1 when the learner is
-// gone. Test hook: GRPO_TEST_KILL_WORKER=ROLE:RANK:STEP makes incarnation 0 of that worker kill
-// itself (SIGKILL) when it receives work of STEP — a kill -9 at a reproducible point.
+// gone.
 int run_worker(const WorkerSpec& spec);
 
 // Role bodies (actor/rollout_actor.cpp, actor/reward_actor.cpp).
 int run_rollout_actor(WorkerSession& session, const nlohmann::json& welcome);
 int run_reward_actor(WorkerSession& session, const nlohmann::json& welcome);
 
-// The test hook above: true when this worker must die now at `step`.
-bool test_kill_due(const WorkerSpec& spec, long step);
 
 }  // namespace grpo::actor

@@ -17,7 +17,8 @@ const char* kUsage =
     "token from GRPO_RUN_TOKEN), gets the run's settings from it, and works until the learner says\n"
     "shutdown or is gone. `grpo train --processes` starts these itself; you rarely need to.\n"
     "--incarnation N  restarts of this rank so far (the learner sets it)\n"
-    "--curve-key-file FILE  the run's shared-key file (runtime.curve_key_file) when the learner uses CURVE";
+    "--curve-key-file FILE  the run's shared-key file (runtime.curve_key_file) when the learner uses CURVE\n"
+    "--hello-timeout-s S    give up when the learner has not welcomed this worker after S seconds (default 60)";
 
 int run_worker_command(const std::vector<std::string>& argv) {
   Args args("worker",
@@ -25,7 +26,8 @@ int run_worker_command(const std::vector<std::string>& argv) {
              {"--rank", true, ""},
              {"--connect", true, ""},
              {"--incarnation", true, ""},
-             {"--curve-key-file", true, ""}},
+             {"--curve-key-file", true, ""},
+             {"--hello-timeout-s", true, ""}},
             argv);
   actor::WorkerSpec spec;
   spec.role = args.require("--role");
@@ -39,6 +41,9 @@ int run_worker_command(const std::vector<std::string>& argv) {
   spec.token = token ? token : "";
   if (const std::string key = args.get("--curve-key-file", ""); !key.empty())
     spec.curve = actor::load_curve_key_file(key);
+  const long hello_s = args.get_int("--hello-timeout-s", 60);
+  if (hello_s < 1 || hello_s > 86400) throw UsageError("--hello-timeout-s: expected 1 ... 86400 seconds");
+  spec.hello_timeout = std::chrono::seconds(hello_s);
   return actor::run_worker(spec);
 }
 

@@ -26,3 +26,36 @@ function reward(sample)
 end
 LUA
 }
+
+# kill_learner_after_checkpoint RECIPE RUN_DIR STEP: runs `grpo train RECIPE` and SIGKILLs it from
+# outside as soon as checkpoint step-STEP is complete (renamed into place), at whatever instant
+# of the next steps the kill lands. Prints the learner's exit status (137 when the kill hit it).
+kill_learner_after_checkpoint() {
+  "$GRPO" train "$1" >"$work/killed.log" 2>&1 &
+  local pid=$! n
+  for ((n = 0; n < 6000; n++)); do  # up to 120 s
+    [ -d "$2/checkpoints/step-$3" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+  done
+  kill -9 "$pid" 2>/dev/null
+  { wait "$pid"; } 2>/dev/null
+  echo $?
+}
+
+# pid_of_worker RUN_DIR ROLE RANK: the pid of incarnation 0 of that worker from workers.jsonl,
+# once the learner has welcomed it and logged its first step (empty after 60 s).
+pid_of_worker() {
+  local n pid
+  for ((n = 0; n < 3000; n++)); do
+    if [ -s "$1/metrics.jsonl" ]; then
+      pid="$(python3 -c "
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print([r['pid'] for r in rows if r['event'] == 'welcomed' and r['role'] == sys.argv[2]
+       and r['rank'] == int(sys.argv[3]) and r['incarnation'] == 0][0])" "$1/workers.jsonl" "$2" "$3" 2>/dev/null)"
+      [ -n "$pid" ] && { echo "$pid"; return; }
+    fi
+    sleep 0.02
+  done
+}

@@ -21,7 +21,7 @@ rank() {  # RANK: one torchrun-style rank
 # keep knocking while the learner runs and must never get a welcome.
 intruder() {  # NAME [--curve-key-file FILE]
   local name=$1; shift
-  GRPO_RUN_TOKEN=s3cret GRPO_WORKER_HELLO_MS=20000 "$GRPO" worker --role rollout --rank 0 --incarnation 7 \
+  GRPO_RUN_TOKEN=s3cret "$GRPO" worker --hello-timeout-s 20 --role rollout --rank 0 --incarnation 7 \
     --connect "tcp://127.0.0.1:$port" "$@" >"$work/$name.log" 2>&1
 }
 intruder other_key --curve-key-file "$work/other.key" & i1=$!

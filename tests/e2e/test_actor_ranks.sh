@@ -18,11 +18,11 @@ rank() {  # RANK: one torchrun-style rank
 }
 # An intruder that knows the address but not the token, started first: its hello waits in its
 # queue until the learner listens, so the learner sees it before step 1.
-GRPO_RUN_TOKEN=guess GRPO_WORKER_HELLO_MS=60000 "$GRPO" worker --role rollout --rank 0 --incarnation 7 \
+GRPO_RUN_TOKEN=guess "$GRPO" worker --hello-timeout-s 60 --role rollout --rank 0 --incarnation 7 \
   --connect "tcp://127.0.0.1:$port" >"$work/intruder.log" 2>&1 & ri=$!
 # One that has the token but claims an incarnation this run never started (launcher ranks are
 # always incarnation 0): refused too, instead of joining as an extra rollout worker 0.
-GRPO_RUN_TOKEN=s3cret GRPO_WORKER_HELLO_MS=60000 "$GRPO" worker --role rollout --rank 0 --incarnation 3 \
+GRPO_RUN_TOKEN=s3cret "$GRPO" worker --hello-timeout-s 60 --role rollout --rank 0 --incarnation 3 \
   --connect "tcp://127.0.0.1:$port" >"$work/intruder2.log" 2>&1 & ri2=$!
 rank 2 & r2=$!
 rank 1 & r1=$!
@@ -40,17 +40,19 @@ out="$(check_run "$work/ranks" 3 4 2>&1)" && ok || bad "ranks: $out"
 [ "$(metric_sum "$work/ranks" runtime/refused_messages)" -ge 1 ] && ok || bad "the refusal is not in the metrics"
 
 # A rank that dies is noticed by its silence (no waitpid across hosts): 1 learner + 2 rollout +
-# 1 reward ranks, rollout rank 2 kills itself (SIGKILL) when it gets work of step 2; after
+# 1 reward ranks, rollout rank 2 is killed from outside (SIGKILL) once step 1 is logged; after
 # heartbeat_timeout_s its prompts go to the other rollout rank and the run finishes.
 actor_recipe hb 4 '{ "rollout_workers": 2, "reward_workers": 1, "heartbeat_timeout_s": 2 }'
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 rank4() {
   RANK=$1 WORLD_SIZE=4 LOCAL_RANK=$1 LOCAL_WORLD_SIZE=4 GROUP_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-    GRPO_RUN_TOKEN=s3cret GRPO_TEST_KILL_WORKER=rollout:1:2 "$GRPO" train "$work/hb.json" >"$work/hb$1.log" 2>&1
+    GRPO_RUN_TOKEN=s3cret "$GRPO" train "$work/hb.json" >"$work/hb$1.log" 2>&1
 }
 rank4 3 & h3=$!; rank4 2 & h2=$!; rank4 1 & h1=$!; rank4 0 & h0=$!
+pid="$(pid_of_worker "$work/hb" rollout 1)"  # rank 2 = rollout worker 1
+[ -n "$pid" ] && kill -9 "$pid" && ok || bad "hb: could not find and kill rollout rank 2"
 wait $h0 && ok || bad "hb: learner failed: $(tail -5 "$work/hb0.log")"
-wait $h2; [ $? = 137 ] && ok || bad "hb: rollout rank 2 should have killed itself"
+{ wait $h2; } 2>/dev/null; [ $? = 137 ] && ok || bad "hb: rollout rank 2 should have died of the kill"
 wait $h1 && ok || bad "hb: rollout rank 1 failed"
 wait $h3 && ok || bad "hb: reward rank failed"
 out="$(check_run "$work/hb" 4 4 2>&1)" && ok || bad "hb: $out"

@@ -49,9 +49,9 @@ assert used_refill > used_none, (used_none, used_refill)
 print("groups trained: without refill %d, with refill %d" % (used_none, used_refill))
 PY
 
-# Killed in step 3 (after checkpoint step-2), resumed: the same weights as the whole run.
-(GRPO_TEST_KILL_AT_STEP=3 "$GRPO" train "$work/cut.json" >/dev/null 2>&1; exit $?) 2>/dev/null; rc=$?
-[ "$rc" = 137 ] && ok || bad "the kill hook did not kill (exit $rc)"
+# Killed from outside after checkpoint step-2, resumed: the same weights as the whole run.
+rc="$(kill_learner_after_checkpoint "$work/cut.json" "$work/cut" 2)"
+[ "$rc" = 137 ] && ok || bad "the learner was not killed mid-run (exit $rc)"
 log="$("$GRPO" train "$work/cut.json" --resume "$work/cut" 2>&1)" && ok || bad "resume failed: $(tail -3 <<<"$log")"
 cmp -s "$work/refill/checkpoints/step-4/model.safetensors" "$work/cut/checkpoints/step-4/model.safetensors" \
   && ok || bad "resumed weights differ from the uninterrupted refill run's"

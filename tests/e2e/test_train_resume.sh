@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `grpo train --resume`: a run killed in step 4 (after checkpoint step-2; step 3's metrics already
-# written) and resumed ends with weights bit-identical to a run never interrupted (CPU, fixed
-# threads), with no step twice in metrics.jsonl; a checkpoint cut short is named, skipped, and
+# `grpo train --resume`: a run killed from outside (SIGKILL) right after checkpoint step-2, at
+# whatever instant of step 3 or 4 the kill lands, and resumed ends with weights bit-identical to a
+# run never interrupted (CPU, fixed threads), with no step twice in metrics.jsonl; a checkpoint cut short is named, skipped, and
 # the previous one used. The recipe exercises every piece of trainer state: AdamW with several
 # updates per batch, a KL reference refreshed mid-run, the MoE bias update and the MTP loss.
 set -u
@@ -26,12 +26,14 @@ recipe a; recipe b
 
 # A: uninterrupted.
 log="$("$GRPO" train "$work/a.json" 2>&1)" && ok || bad "run a failed: $(tail -3 <<<"$log")"
-# B: killed inside step 4, then resumed.
+# B: killed after checkpoint step-2, then resumed.
 recipe b
-(GRPO_TEST_KILL_AT_STEP=4 "$GRPO" train "$work/b.json" >/dev/null 2>&1; exit $?) 2>/dev/null; rc=$?  # the subshell reports the kill, silenced
-[ "$rc" = 137 ] && ok || bad "the kill hook did not kill (exit $rc)"
-[ "$(ls "$work/b/checkpoints")" = "step-2" ] && ok || bad "after the kill: $(ls "$work/b/checkpoints" | tr '\n' ' ')"
-[ "$(wc -l < "$work/b/metrics.jsonl")" = 3 ] && ok || bad "step 3's metrics should be written before the kill"
+rc="$(kill_learner_after_checkpoint "$work/b.json" "$work/b" 2)"
+[ "$rc" = 137 ] && ok || bad "the learner was not killed mid-run (exit $rc): $(tail -3 "$work/killed.log")"
+ls "$work/b/checkpoints" | grep -qx "step-2" && [ ! -d "$work/b/checkpoints/step-4" ] && ok \
+  || bad "after the kill: $(ls -a "$work/b/checkpoints" | tr '\n' ' ')"
+lines=$(wc -l < "$work/b/metrics.jsonl")
+[ "$lines" -ge 2 ] && [ "$lines" -le 3 ] && ok || bad "$lines metrics lines at the kill, expected 2 or 3"
 log="$("$GRPO" train "$work/b.json" --resume "$work/b" 2>&1)" && ok || bad "resume failed: $(tail -3 <<<"$log")"
 grep -q "resuming .*/b from .*step-2" <<<"$log" && ok || bad "resume did not say where from: $log"
 cmp -s "$work/a/checkpoints/step-4/model.safetensors" "$work/b/checkpoints/step-4/model.safetensors" \
@@ -39,7 +41,7 @@ cmp -s "$work/a/checkpoints/step-4/model.safetensors" "$work/b/checkpoints/step-
 cmp -s "$work/a/checkpoints/step-2/model.safetensors" "$work/b/checkpoints/step-2/model.safetensors" \
   && ok || bad "step-2 weights differ"
 cmp -s "$work/a/trajectories.wal" "$work/b/trajectories.wal" && ok || bad "write-ahead logs differ"
-[ "$(cat "$work/b/trajectories.cursor")" = 8 ] && ok || bad "trajectory cursor $(cat "$work/b/trajectories.cursor"), want 8"
+[ ! -e "$work/b/trajectories.cursor" ] && ok || bad "the write-ahead log is an audit log: no cursor file"
 python3 - "$work/a/metrics.jsonl" "$work/b/metrics.jsonl" <<'PY' && ok || bad "metrics after resume are wrong"
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1])]

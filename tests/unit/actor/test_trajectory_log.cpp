@@ -29,23 +29,23 @@ ScoredGroup group(uint64_t prompt_id, uint64_t version) {
 
 }  // namespace
 
-TEST(TrajectoryLog, ResumeReplaysWhatWasNotTrainedOn) {
-  auto dir = fresh_dir("resume");
+TEST(TrajectoryLog, EveryRecordSurvivesReopeningInAppendOrder) {
+  auto dir = fresh_dir("reopen");
   {
     TrajectoryLog log(dir);
     for (uint64_t i = 0; i < 5; ++i) log.append(group(i, 10 + i));
-    log.mark_consumed(3);
   }
   TrajectoryLog reopened(dir);
   EXPECT_EQ(reopened.size(), 5u);
-  EXPECT_EQ(reopened.consumed(), 3u);
   EXPECT_EQ(reopened.truncated_bytes(), 0u);
-  auto pending = reopened.unconsumed();
-  ASSERT_EQ(pending.size(), 2u);
-  EXPECT_EQ(pending[0].group.prompt.prompt_id, 3u);
-  EXPECT_EQ(pending[1].group.completions[0].version_start, 14u);
-  EXPECT_EQ(pending[1].reward_script_sha256, "deadbeef");
-  EXPECT_EQ(pending[1].scores[0].metrics.at("format"), 1.0);
+  auto all = reopened.read_all();
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[3].group.prompt.prompt_id, 3u);
+  EXPECT_EQ(all[4].group.completions[0].version_start, 14u);
+  EXPECT_EQ(all[4].reward_script_sha256, "deadbeef");
+  EXPECT_EQ(all[4].scores[0].metrics.at("format"), 1.0);
+  EXPECT_EQ(reopened.read(2).group.prompt.row.at("answer"), "2");
+  EXPECT_FALSE(fs::exists(dir + "/trajectories.cursor"));  // an audit log: nothing tracks consumption
 }
 
 TEST(TrajectoryLog, TornTailIsTruncatedAndTheRestKept) {
@@ -67,7 +67,7 @@ TEST(TrajectoryLog, TornTailIsTruncatedAndTheRestKept) {
     EXPECT_EQ(log.size(), 2u);
   }
   TrajectoryLog log(dir);
-  EXPECT_EQ(log.unconsumed().size(), 2u);
+  EXPECT_EQ(log.read_all().size(), 2u);
 }
 
 TEST(TrajectoryLog, CorruptedRecordStopsReplayAtTheLastGoodOne) {
@@ -88,21 +88,7 @@ TEST(TrajectoryLog, CorruptedRecordStopsReplayAtTheLastGoodOne) {
   TrajectoryLog log(dir);
   EXPECT_LT(log.size(), 3u);
   EXPECT_GT(log.truncated_bytes(), 0u);
-  for (const auto& g : log.unconsumed()) EXPECT_EQ(g.reward_script_sha256, "deadbeef");
-}
-
-TEST(TrajectoryLog, BadCursorFileNamesItAndTheFix) {
-  auto dir = fresh_dir("cursor");
-  { TrajectoryLog log(dir); }
-  std::ofstream(dir + "/trajectories.cursor") << "banana";
-  try {
-    TrajectoryLog log(dir);
-    FAIL();
-  } catch (const grpo::Error& e) {
-    std::string m = e.what();
-    EXPECT_NE(m.find("trajectories.cursor"), std::string::npos) << m;
-    EXPECT_NE(m.find("delete"), std::string::npos) << m;
-  }
+  for (const auto& g : log.read_all()) EXPECT_EQ(g.reward_script_sha256, "deadbeef");
 }
 
 #include "support/small_disk.h"

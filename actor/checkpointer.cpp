@@ -72,9 +72,9 @@ void rewind_run_files(const std::string& run_dir, const learner::TrainerState& s
     return;
   }
   if (size < state.trajectory_bytes)
-    throw file_error(wal, "",
-                     std::to_string(size) + " bytes, shorter than the checkpoint's " +
-                         std::to_string(state.trajectory_bytes));
+    throw file_error(
+        wal, "",
+        std::to_string(size) + " bytes, shorter than the checkpoint's " + std::to_string(state.trajectory_bytes));
   if (::truncate(wal.c_str(), static_cast<off_t>(state.trajectory_bytes)) != 0)
     throw file_error(wal, "", std::string("cannot truncate: ") + std::strerror(errno));
 }

@@ -18,13 +18,13 @@ PromptSampler::PromptSampler(size_t prompts, uint64_t seed, bool shuffle)
 
 void PromptSampler::restore(const DataPosition& position, long step, const std::string& file) {
   if (position.order.size() != order_.size())
-    throw file_error(file, "order",
-                     std::to_string(position.order.size()) + " prompts, but data.train has " +
-                         std::to_string(order_.size()));
+    throw file_error(
+        file, "order",
+        std::to_string(position.order.size()) + " prompts, but data.train has " + std::to_string(order_.size()));
   if (position.cursor > position.order.size())
-    throw file_error(file, "cursor",
-                     std::to_string(position.cursor) + " is past the order's " + std::to_string(order_.size()) +
-                         " prompts");
+    throw file_error(
+        file, "cursor",
+        std::to_string(position.cursor) + " is past the order's " + std::to_string(order_.size()) + " prompts");
   rng_ = learner::rng_from_string(position.rng, file);
   order_ = position.order;
   cursor_ = position.cursor;
@@ -41,8 +41,8 @@ std::vector<SampledPrompt> PromptSampler::draw(long step, size_t count, long rou
       cursor_ = 0;
     }
     const size_t position = out.size();
-    out.push_back({order_[cursor_++], round == 0 ? step_seed(seed_, step, position)
-                                                 : refill_seed(seed_, step, round, position)});
+    out.push_back(
+        {order_[cursor_++], round == 0 ? step_seed(seed_, step, position) : refill_seed(seed_, step, round, position)});
   }
   after_[step] = current();
   return out;

@@ -53,8 +53,7 @@ Frames payload_to_frames(const std::string& payload) {
 
 }  // namespace
 
-TrajectoryLog::TrajectoryLog(const std::string& run_dir)
-    : path_(run_dir + "/trajectories.wal") {
+TrajectoryLog::TrajectoryLog(const std::string& run_dir) : path_(run_dir + "/trajectories.wal") {
   std::error_code ec;
   std::filesystem::create_directories(run_dir, ec);
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

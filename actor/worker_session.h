@@ -102,5 +102,4 @@ int run_worker(const WorkerSpec& spec);
 int run_rollout_actor(WorkerSession& session, const nlohmann::json& welcome);
 int run_reward_actor(WorkerSession& session, const nlohmann::json& welcome);
 
-
 }  // namespace grpo::actor

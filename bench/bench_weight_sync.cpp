@@ -30,6 +30,7 @@
 
 #include "actor/transport/channel.h"
 #include "actor/transport/messages.h"
+#include "actor/transport/peer_link.h"
 #include "actor/weights/weight_sync.h"
 #include "bench/python_peer.h"
 #include "model/checkpoint.h"
@@ -101,13 +102,15 @@ int run_subscriber(const std::string& endpoint, int versions, bool verify) {
   return 0;
 }
 
-// Receives warmup + n groups (decoding each); prints "ready" after the warm-up and the monotonic
-// time after the last one.
+// A reward worker's link: says hello, then receives warmup + n groups from the learner's hub
+// (decoding each); prints "ready" after the warm-up and the monotonic time after the last one.
 int run_trajectory_receiver(const std::string& endpoint, int warmup, int n) {
   zmq::context_t context(1);
-  actor::Receiver rx(endpoint, {.bind = false, .high_water_mark = 64}, context);
+  actor::WorkerLink link(endpoint, "reward-0-0", 64, context);
+  GRPO_CHECK(link.send(actor::Control{"hello", {}}, 60s), "hello not sent");
   for (int i = 0; i < warmup + n; ++i) {
-    auto m = rx.receive(60s);
+    auto e = link.receive(60s);
+    const auto* m = e ? std::get_if<actor::Message>(&*e) : nullptr;
     if (!m || !std::holds_alternative<actor::TrajectoryGroup>(*m)) {
       std::printf("error: message %d missing or not a trajectory group\n", i);
       return 1;
@@ -297,20 +300,25 @@ void bench_trajectories(const Args& a) {
   std::printf("%s\n", std::string(58, '-').c_str());
   int n = 0;
   for (const std::string transport : {"ipc", "tcp"}) {
+    // The path a trajectory group takes from the learner to a reward worker: Hub -> WorkerLink.
     const std::string address =
         transport == "tcp" ? "tcp://127.0.0.1:*"
-                           : "ipc:///tmp/grpo-bench-traj-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+                           : "ipc://@grpo-bench-traj-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
     zmq::context_t context(1);
-    actor::Sender tx(address, {.bind = true, .high_water_mark = 64}, context);
-    Child child(self_exe() + " --receive-trajectories " + tx.endpoint() + " " + std::to_string(warmup) + " " +
+    actor::Hub hub(address, 64, context);
+    Child child(self_exe() + " --receive-trajectories " + hub.endpoint() + " " + std::to_string(warmup) + " " +
                 std::to_string(a.groups));
-    for (int i = 0; i < warmup; ++i) GRPO_CHECK(tx.send(groups[i % 16], 60s), "warm-up send timed out");
+    const auto hello = hub.receive(60s);
+    GRPO_CHECK(hello.has_value(), "the receiver did not say hello");
+    auto send = [&](const actor::TrajectoryGroup& group) {
+      GRPO_CHECK(hub.send(hello->peer, actor::Message{group}, 60s), "send timed out");
+    };
+    for (int i = 0; i < warmup; ++i) send(groups[i % 16]);
     GRPO_CHECK(child.line().rfind("ready", 0) == 0, "receiver did not get ready");
     const int64_t t0 = now_ns();
-    for (int i = 0; i < a.groups; ++i) GRPO_CHECK(tx.send(groups[i % 16], 60s), "send timed out");
+    for (int i = 0; i < a.groups; ++i) send(groups[i % 16]);
     const double s = (std::stoll(child.line()) - t0) * 1e-9;
-    if (transport == "ipc") ::unlink(address.c_str() + 6);  // libzmq leaves the socket file behind
-    std::printf("%-34s %12.0f %10.1f\n", ("grpo actor::Sender/Receiver " + transport).c_str(), a.groups / s,
+    std::printf("%-34s %12.0f %10.1f\n", ("grpo actor::Hub -> WorkerLink " + transport).c_str(), a.groups / s,
                 a.groups * wire_bytes / s / 1e6);
   }
   if (a.peer) {

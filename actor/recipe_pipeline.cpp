@@ -159,9 +159,8 @@ std::optional<EvalReport> run_eval(const std::string& ckpt, const learner::Recip
 PipelineResult run_recipe_pipeline(learner::Recipe recipe, const PipelineOptions& options) {
   const auto t0 = Clock::now();
   json& v = recipe.values;
-  std::string run_dir = v["train"]["run_dir"].get<std::string>();
-  if (run_dir.empty()) run_dir = "runs/" + v["name"].get<std::string>();
-  v["train"]["run_dir"] = run_dir;
+  const std::string run_dir = recipe.run_dir();
+  v["train"]["run_dir"] = run_dir;  // every stage writes into the same folder
   fs::create_directories(run_dir);
   // The scorer forks its workers now, before LibTorch starts its thread pools.
   rewards::Scorer scorer(v["reward"]["script"].get<std::string>(), scorer_options_from_recipe(recipe));

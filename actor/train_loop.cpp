@@ -116,8 +116,7 @@ learner::GrpoStepOptions step_options_of(const learner::Recipe& recipe, const mo
 std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& run_options) {
   const json& v = recipe.values;
   const bool resuming = !run_options.resume_dir.empty();
-  std::string run_dir = resuming ? run_options.resume_dir : v["train"]["run_dir"].get<std::string>();
-  if (run_dir.empty()) run_dir = "runs/" + v["name"].get<std::string>();
+  const std::string run_dir = resuming ? run_options.resume_dir : recipe.run_dir();
   const uint64_t seed = v["train"]["seed"].get<uint64_t>();
   if (const long threads = v["runtime"]["threads"].get<long>(); threads > 0)
     torch::set_num_threads(static_cast<int>(threads));

@@ -471,6 +471,11 @@ Recipe load_recipe(const std::string& path) {
   return resolve_recipe(raw, file);
 }
 
+std::string Recipe::run_dir() const {
+  const std::string dir = values.at("train").at("run_dir").get<std::string>();
+  return dir.empty() ? "runs/" + values.at("name").get<std::string>() : dir;
+}
+
 json Recipe::resolved() const {
   json out = values;
   out["algorithm"] = to_json(algorithm);

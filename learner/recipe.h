@@ -41,6 +41,8 @@ struct Recipe {
   }
   // The resolved configuration, algorithm included (printed at start, saved in the run folder).
   nlohmann::json resolved() const;
+  // The run folder: train.run_dir, or runs/<name> (from the current folder) when it is empty.
+  std::string run_dir() const;
 };
 
 // Reads and resolves a recipe. `path` is a recipe.json or a folder containing one.

@@ -18,9 +18,7 @@ SftRun sft_run_from_recipe(const Recipe& recipe) {
   run.data = recipe.get<std::string>("sft", "data");
   run.out = recipe.get<std::string>("sft", "out");
   if (run.out.empty()) {
-    std::string run_dir = recipe.get<std::string>("train", "run_dir");
-    if (run_dir.empty()) run_dir = "runs/" + recipe.values["name"].get<std::string>();
-    run.out = run_dir + "/sft";
+    run.out = recipe.run_dir() + "/sft";
   }
   run.init = recipe.get<std::string>("model", "init");
   run.config = recipe.get<std::string>("model", "config");

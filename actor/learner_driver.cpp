@@ -16,6 +16,8 @@
 #include <random>
 #include <thread>
 
+#include "actor/dispatch_rule.h"
+#include "actor/membership.h"
 #include "actor/prompt_ledger.h"
 #include "actor/recipe_scorer.h"
 #include "actor/transport/peer_link.h"
@@ -446,29 +448,22 @@ struct LearnerDriver::Impl {
     }
   }
 
-  // Only the incarnations this run started may say hello: in process mode the ones it spawned
-  // (workers holds them from the start), otherwise the first (threads and launcher ranks are
-  // never restarted by us). A peer with the token cannot slip in as an extra worker of a rank.
-  bool incarnation_expected(const std::string& peer, int incarnation) const {
-    if (setup.mode == WorkerMode::kProcesses) return workers.count(peer) > 0;
-    return incarnation == 0;
-  }
-
   void on_hello(const std::string& peer, const json& body) {
     const std::string role = body.value("role", "");
     const int rank = body.value("rank", -1);
-    const int count = role == "rollout" ? rollout_count : role == "reward" ? reward_count : 0;
     const int incarnation = body.value("incarnation", 0);
-    std::string refusal;
-    if (body.value("token", "") != token)
-      refusal = "wrong run token";
-    else if (rank < 0 || rank >= count)
-      refusal = "no " + role + " worker of rank " + std::to_string(rank) + " in this run";
-    else if (peer != worker_identity(role, rank, incarnation))
-      refusal = "identity does not match role and rank";
-    else if (!incarnation_expected(peer, incarnation))
-      refusal = "no incarnation " + std::to_string(incarnation) + " of " + role + " worker " + std::to_string(rank) +
-                " was started by this run";
+    HelloFacts hello;
+    hello.token = body.value("token", "");
+    hello.role = role;
+    hello.rank = rank;
+    hello.incarnation = incarnation;
+    hello.peer = peer;
+    hello.expected_token = token;
+    hello.rollout_workers = rollout_count;
+    hello.reward_workers = reward_count;
+    hello.processes_mode = setup.mode == WorkerMode::kProcesses;
+    hello.spawned_by_us = workers.count(peer) > 0;
+    const std::string refusal = hello_refusal(hello);
     if (!refusal.empty()) {
       ++refused_since_step;
       hub->send(peer, actor::Message{actor::Shutdown{"refused: " + refusal}}, milliseconds(0));
@@ -535,24 +530,25 @@ struct LearnerDriver::Impl {
     return nccl && w.role == "rollout" && w.incarnation == 0 && nccl->failure().empty();
   }
 
-  milliseconds startup_timeout() const { return std::max(milliseconds(60000), 6 * worker_timeout); }
+  milliseconds startup_timeout() const { return actor::startup_timeout(worker_timeout); }
 
   void check_liveness() {
     const auto now = Clock::now();
     std::vector<std::pair<std::string, std::string>> dead;
     for (const auto& [id, w] : workers) {
+      LivenessFacts facts;
+      facts.ready = w.ready;
+      facts.silent_for = now - w.last_seen;
+      facts.worker_timeout = worker_timeout;
+      facts.startup_timeout = startup_timeout();
       if (setup.mode == WorkerMode::kProcesses && w.pid > 0 && !w.reaped) {
         int status = 0;
         if (::waitpid(static_cast<pid_t>(w.pid), &status, WNOHANG) == w.pid) {
-          const std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                                      : "exited with status " + std::to_string(WEXITSTATUS(status));
           const_cast<Worker&>(w).reaped = true;
-          dead.emplace_back(id, why);
-          continue;
+          facts.wait_status = status;
         }
       }
-      const auto limit = w.ready ? worker_timeout : startup_timeout();
-      if (now - w.last_seen > limit) dead.emplace_back(id, "no heartbeat for " + std::to_string(limit.count()) + " ms");
+      if (auto why = liveness_verdict(facts)) dead.emplace_back(id, *why);
     }
     for (const auto& [id, why] : dead) lose(id, why);
     // A role with nobody left and nobody coming is a run that cannot finish.
@@ -562,7 +558,7 @@ struct LearnerDriver::Impl {
       for (const auto& [id, w] : workers) any |= w.role == roles[r];
       if (any)
         role_missing_since[r] = now;
-      else if (now - role_missing_since[r] > std::max(worker_timeout * 3, milliseconds(30000)))
+      else if (now - role_missing_since[r] > role_missing_limit(worker_timeout))
         throw Error(std::string("no ") + roles[r] + " worker is left and none came back (see workers.jsonl)");
     }
   }
@@ -609,8 +605,8 @@ struct LearnerDriver::Impl {
     if (workers_now.empty()) return;
     // Until a worker is lost, wait for all of them (up to the heartbeat timeout): the split of a
     // step's prompts then depends on the recipe only, and a run is reproducible.
-    if (workers_now.size() < static_cast<size_t>(rollout_count) && lost_total == 0 &&
-        Clock::now() - started < worker_timeout)
+    if (wait_for_all_rollout_workers(workers_now.size(), static_cast<size_t>(rollout_count), lost_total,
+                                     Clock::now() - started, worker_timeout))
       return;
     const json& r = recipe.values["rollout"];
     size_t i = 0;
@@ -618,9 +614,9 @@ struct LearnerDriver::Impl {
       const long step = actor::slot_step(queued[i]);
       size_t j = i;
       while (j < queued.size() && actor::slot_step(queued[j]) == step) ++j;
-      const size_t n = j - i, parts = std::min(n, workers_now.size());
-      for (size_t p = 0; p < parts; ++p) {
-        const size_t from = i + n * p / parts, to = i + n * (p + 1) / parts;
+      const auto chunks = split_step(j - i, workers_now.size());
+      for (size_t p = 0; p < chunks.size(); ++p) {
+        const size_t from = i + chunks[p].first, to = i + chunks[p].second;
         actor::PromptBatch batch;
         batch.batch_id = static_cast<uint64_t>(step);
         batch.weight_version = version;
@@ -645,13 +641,12 @@ struct LearnerDriver::Impl {
   void dispatch_rewards() {
     auto ready = ledger.generated(SIZE_MAX);
     for (uint64_t slot : ready) {
-      std::string best;
-      size_t best_load = kRewardGroupsInFlight;
-      for (const auto& id : live("reward")) {
-        const size_t load = ledger.in_flight(id);
-        if (load < best_load) best = id, best_load = load;
-      }
-      if (best.empty()) return;  // every reward worker is busy: back-pressure
+      const auto scorers = live("reward");
+      std::vector<size_t> loads;
+      for (const auto& id : scorers) loads.push_back(ledger.in_flight(id));
+      const auto pick = pick_reward_worker(loads, kRewardGroupsInFlight);
+      if (!pick) return;  // every reward worker is busy: back-pressure
+      const std::string& best = scorers[*pick];
       if (!hub->send(best, actor::Message{trajectories.at(slot)}, milliseconds(200))) return;
       ledger.mark_scoring(slot, best);
     }

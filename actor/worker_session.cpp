@@ -8,15 +8,13 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "actor/membership.h"
+
 namespace grpo::actor {
 
 using nlohmann::json;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-std::string worker_identity(const std::string& role, int rank, int incarnation) {
-  return role + "-" + std::to_string(rank) + "." + std::to_string(incarnation);
-}
 
 WorkerSession::WorkerSession(const WorkerSpec& spec)
     : spec_(spec),

@@ -37,8 +37,6 @@ struct WorkerSpec {
   std::chrono::milliseconds hello_timeout{60000};
 };
 
-std::string worker_identity(const std::string& role, int rank, int incarnation);
-
 // A worker's connection with the liveness rules on top.
 class WorkerSession {
  public:

@@ -298,10 +298,7 @@ struct LearnerDriver::Impl {
     auto refuse = [&](const std::string& why) {
       throw file_error(recipe.file, "runtime.weight_sync", "\"nccl\" " + why + "; use \"auto\" (ZeroMQ) instead");
     };
-    if (max_staleness > 0)
-      refuse(
-          "needs synchronous rollouts (runtime.max_staleness 0): every rollout worker joins every broadcast, "
-          "and asynchronous workers are busy generating at different times");
+    // (max_staleness > 0 is refused when the recipe is read: learner/recipe.cpp.)
     if (setup.mode == WorkerMode::kThreads)
       refuse(
           "needs rollout workers in their own processes (NCCL takes one rank per GPU): set runtime.mode to "

@@ -158,13 +158,6 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
 
   const bool speculative = v["rollout"]["mtp_draft"].get<bool>();
   const uint64_t max_staleness = v["runtime"]["max_staleness"].get<uint64_t>();
-  if (algo.refill_rounds > 0 && !algo.drop_equal_groups)
-    throw file_error(recipe.file, "algorithm.refill_rounds",
-                     "refills replace dropped groups: set algorithm.drop_equal_groups true (or refill_rounds 0)");
-  if (algo.refill_rounds > 0 && max_staleness > 0)
-    throw file_error(
-        recipe.file, "algorithm.refill_rounds",
-        "needs synchronous rollouts (runtime.max_staleness 0): a refill samples from the weights the step trains");
 
   // Data order, and where a resumed run picks everything up.
   const long steps = v["train"]["steps"].get<long>();

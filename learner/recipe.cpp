@@ -409,6 +409,29 @@ json check_value(const RecipeKey& k, const json& v, const std::string& file, con
 
 }  // namespace
 
+namespace {
+
+// Rules that span two keys (or a key and the algorithm preset): checked here, in the one parse,
+// so `grpo train --dry-run` reports them before anything starts.
+void check_cross_keys(const Recipe& r) {
+  const json& v = r.values;
+  const uint64_t max_staleness = v["runtime"]["max_staleness"].get<uint64_t>();
+  if (r.algorithm.refill_rounds > 0 && !r.algorithm.drop_equal_groups)
+    throw file_error(r.file, "algorithm.refill_rounds",
+                     "refills replace dropped groups: set algorithm.drop_equal_groups true (or refill_rounds 0)");
+  if (r.algorithm.refill_rounds > 0 && max_staleness > 0)
+    throw file_error(
+        r.file, "algorithm.refill_rounds",
+        "needs synchronous rollouts (runtime.max_staleness 0): a refill samples from the weights the step trains");
+  if (v["runtime"]["weight_sync"] == "nccl" && max_staleness > 0)
+    throw file_error(r.file, "runtime.weight_sync",
+                     "\"nccl\" needs synchronous rollouts (runtime.max_staleness 0): every rollout worker joins every "
+                     "broadcast, and asynchronous workers are busy generating at different times; use \"auto\" "
+                     "(ZeroMQ) instead");
+}
+
+}  // namespace
+
 Recipe resolve_recipe(const json& raw, const std::string& file) {
   if (!raw.is_object())
     throw file_error(file, "", "a recipe is one JSON object with sections (model, data, reward, ...)");
@@ -456,6 +479,7 @@ Recipe resolve_recipe(const json& raw, const std::string& file) {
                      "give model.init (a checkpoint folder) or model.config (a config.json to start from scratch)");
   r.algorithm = parse_algorithm_config(raw.value("algorithm", json::object()), file,
                                        r.values["rollout"]["max_new_tokens"].get<long>());
+  check_cross_keys(r);
   return r;
 }
 

@@ -61,6 +61,8 @@ cmp -s "$work/refill/trajectories.wal" "$work/cut/trajectories.wal" && ok || bad
 sed 's/"preset": "dapo"/"preset": "grpo"/' "$work/refill.json" > "$work/nodrop.json"
 msg="$("$GRPO" train "$work/nodrop.json" 2>&1)" && bad "refill without drop_equal_groups accepted" || ok
 grep -q "algorithm.refill_rounds" <<<"$msg" && grep -q "drop_equal_groups" <<<"$msg" && ok || bad "nodrop error: $msg"
+msg="$("$GRPO" train "$work/nodrop.json" --dry-run 2>&1)" && bad "--dry-run passed a refill without drop_equal_groups" || ok
+grep -q "algorithm.refill_rounds" <<<"$msg" && ok || bad "--dry-run does not report the cross-key error: $msg"
 python3 - "$work/refill.json" "$work/async.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); r["runtime"] = {"max_staleness": 1}; r["train"]["run_dir"] = "async"

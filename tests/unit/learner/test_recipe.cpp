@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -104,4 +105,23 @@ TEST(Recipe, ReadmeDocumentsEveryKey) {
     EXPECT_NE(readme.str().find("`" + k.section + "." + k.key + "`"), std::string::npos)
         << "README.md lacks `" << k.section << "." << k.key
         << "`; regenerate the table with `grpo train --print-schema`";
+}
+
+TEST(Recipe, EveryKeyIsReadBySomething) {
+  // A documented key that no code reads is a promise the program does not keep. Every schema key
+  // must appear as a string literal in a source file other than the schema itself.
+  std::string sources;
+  for (const char* folder : {"actor", "learner", "cli", "recipes", "rollout", "rewards", "model"})
+    for (const auto& entry :
+         std::filesystem::recursive_directory_iterator(std::string(GRPO_SOURCE_DIR) + "/" + folder)) {
+      const auto& path = entry.path();
+      if (path.extension() != ".cpp" || path.filename() == "recipe.cpp") continue;
+      std::ifstream in(path);
+      std::stringstream text;
+      text << in.rdbuf();
+      sources += text.str();
+    }
+  for (const auto& k : recipe_schema())
+    EXPECT_NE(sources.find("\"" + k.key + "\""), std::string::npos)
+        << k.section << "." << k.key << " is in the schema and the README, but no code reads it";
 }

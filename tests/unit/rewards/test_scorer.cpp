@@ -7,6 +7,7 @@
 #include "rewards/scorer.h"
 
 using namespace grpo::rewards;
+using grpo::sha256_hex;
 using nlohmann::json;
 
 namespace {

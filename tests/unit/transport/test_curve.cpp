@@ -15,6 +15,8 @@
 #include "actor/weights/weight_sync.h"
 
 using namespace grpo::actor;
+using grpo::sha256_hex;
+using grpo::WeightBlob;
 using namespace std::chrono_literals;
 
 namespace {

@@ -35,15 +35,20 @@ void* capped_alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
   void* p = nullptr;
   if (nsize <= old || sb->used_ + (nsize - old) <= cap) p = std::realloc(ptr, nsize);
   if (!p) {  // Lua >= 5.4.2 tolerates refused shrinks too; we only refuse growth
-    // Lua answers a refusal with an emergency collection (frees only) and asks again for the
-    // same block: a second refusal of it means Lua raises "not enough memory".
-    if (sb->memory_refused_ && sb->refused_ptr_ == ptr && sb->refused_size_ == nsize) sb->memory_failed_ = true;
+    // The core answers a refusal with an emergency collection (frees and shrinks only) and
+    // asks again for the same block; the auxiliary library's buffers do not ask again. A
+    // refusal that is not followed by a granted retry of the same block ends in a raised
+    // "not enough memory" (memory_failed_), which a script may catch with pcall.
+    if (sb->refused_size_ != 0) sb->memory_failed_ = true;
     sb->memory_refused_ = true;
     sb->refused_ptr_ = ptr;
     sb->refused_size_ = nsize;
     return nullptr;
   }
-  sb->refused_size_ = 0;
+  if (nsize > old && sb->refused_size_ != 0) {
+    if (sb->refused_ptr_ != ptr || sb->refused_size_ != nsize) sb->memory_failed_ = true;
+    sb->refused_size_ = 0;
+  }
   sb->used_ = sb->used_ - old + nsize;
   if (sb->used_ > sb->peak_) sb->peak_ = sb->used_;
   return p;
@@ -478,6 +483,8 @@ CallOutcome Sandbox::pcall_with(int nargs, int nresults, long long instructions,
   in_call_ = true;
   const int rc = lua_pcall(L, nargs, nresults, fidx);
   in_call_ = false;
+  if (refused_size_ != 0) memory_failed_ = true;  // refused and never granted again
+  refused_size_ = 0;
   lua_remove(L, fidx);
   CallOutcome out;
   if (rc == LUA_OK && tripped_ == CallStatus::ok && !memory_failed_) return out;

@@ -39,10 +39,10 @@ int sandbox_xpcall(lua_State* L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   lua_pushvalue(L, 2);
   lua_pushcclosure(L, guarded_handler, 1);
-  lua_replace(L, 2);        // [f, handler, args...]
-  lua_pushboolean(L, 1);    // first result when no error
-  lua_pushvalue(L, 1);      // the function
-  lua_rotate(L, 3, 2);      // [f, handler, true, f, args...]
+  lua_replace(L, 2);      // [f, handler, args...]
+  lua_pushboolean(L, 1);  // first result when no error
+  lua_pushvalue(L, 1);    // the function
+  lua_rotate(L, 3, 2);    // [f, handler, true, f, args...]
   const int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_xpcall);
   return finish_xpcall(L, status, 2);
 }
@@ -157,8 +157,7 @@ int bounded_rep(lua_State* L) {
   const size_t max_size = static_cast<size_t>(LUA_MAXINTEGER) < static_cast<size_t>(-1)
                               ? static_cast<size_t>(LUA_MAXINTEGER)
                               : static_cast<size_t>(-1);
-  if (l + lsep < l || l + lsep > max_size / static_cast<size_t>(n))
-    return luaL_error(L, "resulting string too large");
+  if (l + lsep < l || l + lsep > max_size / static_cast<size_t>(n)) return luaL_error(L, "resulting string too large");
   const size_t total = static_cast<size_t>(n) * l + static_cast<size_t>(n - 1) * lsep;
   luaL_Buffer b;
   char* p = luaL_buffinitsize(L, &b, total);  // the memory cap bounds n from here on
@@ -214,8 +213,7 @@ int bounded_insert(lua_State* L) {
       break;
     case 3:
       pos = luaL_checkinteger(L, 2);
-      luaL_argcheck(L, static_cast<lua_Unsigned>(pos) - 1u < static_cast<lua_Unsigned>(e), 2,
-                    "position out of bounds");
+      luaL_argcheck(L, static_cast<lua_Unsigned>(pos) - 1u < static_cast<lua_Unsigned>(e), 2, "position out of bounds");
       Sandbox::charge(L, e - pos);
       for (lua_Integer i = e; i > pos; --i) {
         lua_geti(L, 1, i - 1);

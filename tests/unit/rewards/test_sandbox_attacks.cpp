@@ -258,10 +258,12 @@ TEST(SandboxAttacks, BoundedReplacementsKeepTheLibrarySemantics) {
 }
 
 TEST(SandboxAttacks, SetupThatKeepsStatefulObjectsIsRefused) {
-  for (const char* src : {"local co = coroutine.create(function() end) function reward(s) return coroutine.status(co) == 'dead' and 1 or 0 end",
-                          "local gen = coroutine.wrap(function() coroutine.yield(1) end) function reward(s) return gen() end",
-                          "local it = ('a b c'):gmatch('%a') function reward(s) return #it() end",
-                          "T = { co = coroutine.running() } function reward(s) return 1 end"}) {
+  for (const char* src :
+       {"local co = coroutine.create(function() end) function reward(s) return coroutine.status(co) == 'dead' and 1 or "
+        "0 end",
+        "local gen = coroutine.wrap(function() coroutine.yield(1) end) function reward(s) return gen() end",
+        "local it = ('a b c'):gmatch('%a') function reward(s) return #it() end",
+        "T = { co = coroutine.running() } function reward(s) return 1 end"}) {
     SCOPED_TRACE(src);
     try {
       RewardScript script(src, "stateful.lua", limits());
@@ -339,7 +341,8 @@ TEST(SandboxAttacks, JsonDecodeInsideTheCap) {
     SCOPED_TRACE(bad.substr(0, 20));
     EXPECT_EQ(script.score(json{{"text", bad}, {"want_error", true}}, 1).score, 1.0);
   }
-  RewardScript depth("function reward(s) local v = grpo.json_decode(s.text) return v and 1 or 0 end", "d.lua", limits());
+  RewardScript depth("function reward(s) local v = grpo.json_decode(s.text) return v and 1 or 0 end", "d.lua",
+                     limits());
   EXPECT_EQ(depth.score(json{{"text", deep200}}, 1).score, 1.0);  // 200 nested arrays: the limit
 }
 

@@ -100,8 +100,8 @@ TEST(WorkerMemory, PeakRssStaysWithinTheCaps) {
   ASSERT_EQ(std::sscanf(buf, "%ld %ld %ld", &base, &worst, &ok), 3);
   EXPECT_EQ(ok, 1) << "an attack crashed the worker or scored wrongly";
   const long growth_mib = (worst - base) / 1024;
-  std::printf("worker peak RSS %ld MiB, %ld MiB above its start (caps: 64 MiB outer + 32 MiB nested)\n",
-              worst / 1024, growth_mib);
+  std::printf("worker peak RSS %ld MiB, %ld MiB above its start (caps: 64 MiB outer + 32 MiB nested)\n", worst / 1024,
+              growth_mib);
   // The caps (64 + 32 MiB) plus 32 MiB for the worker's buffers, stacks and allocator slack.
   EXPECT_LE(growth_mib, 64 + 32 + 32);
 }

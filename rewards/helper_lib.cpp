@@ -117,6 +117,7 @@ int json_decode_protected(lua_State* L) {
 // Parses into the state's own allocator (lua_json.h): a document never exists outside the cap.
 int l_json_decode(lua_State* L) {
   arg_text(L, 1);
+  Sandbox::charge(L, 0);  // no long C work after a limit tripped
   lua_settop(L, 1);
   lua_pushcfunction(L, json_decode_protected);
   lua_insert(L, 1);
@@ -141,6 +142,7 @@ double limit_field(lua_State* L, int table, const char* name, double fallback, d
 
 int l_run_lua(lua_State* L) {
   std::string_view code = arg_text(L, 1);
+  Sandbox::charge(L, 0);  // no nested run after a limit tripped
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   RunLuaLimits limits;  // trivially destructible

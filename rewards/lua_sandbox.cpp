@@ -254,14 +254,17 @@ std::string cap_message(std::string_view text, size_t max) {
 
 void Sandbox::charge(lua_State* L, long long n) {
   Sandbox* sb = of(L);
-  if (n <= 0 || sb->tripped_ != CallStatus::ok) return;
-  sb->budget_left_ = n >= sb->budget_left_ ? 0 : sb->budget_left_ - n;
-  if (sb->budget_left_ <= 0)
-    sb->tripped_ = CallStatus::budget;
-  else if (std::chrono::steady_clock::now() > sb->deadline_)
-    sb->tripped_ = CallStatus::timeout;
-  else
-    return;
+  // Already tripped (in another coroutine, whose resumer may not have reached its hook yet):
+  // raise now rather than start the work.
+  if (sb->tripped_ == CallStatus::ok) {
+    if (n > 0) sb->budget_left_ = n >= sb->budget_left_ ? 0 : sb->budget_left_ - n;
+    if (sb->budget_left_ <= 0)
+      sb->tripped_ = CallStatus::budget;
+    else if (std::chrono::steady_clock::now() > sb->deadline_)
+      sb->tripped_ = CallStatus::timeout;
+    else
+      return;
+  }
   count_hook(L, nullptr);  // raises the limit error, as the hook would at the next instruction
 }
 

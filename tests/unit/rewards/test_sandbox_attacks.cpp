@@ -103,6 +103,16 @@ attacks.rep_empty = function() return #string.rep("", math.maxinteger) + #(""):r
 attacks.move_huge = function() table.move({}, 1, math.maxinteger - 1, 2) end
 attacks.move_other = function() table.move({}, 1, 1 << 50, 1, {}) end
 attacks.insert_len = function() table.insert(setmetatable({}, { __len = function() return 1 << 60 end }), 1, "x") end
+attacks.trip_then_move = function()
+  -- The hook trips inside the coroutine; the main thread's hook is still 1000 instructions
+  -- away when it starts a 2^40-element move.
+  coroutine.resume(coroutine.create(function() while true do end end))
+  table.move({}, 1, 1 << 40, 2)
+end
+attacks.trip_then_run_lua = function()
+  coroutine.resume(coroutine.create(function() while true do end end))
+  return grpo.run_lua("x = 1", { "return true" }).passed
+end
 attacks.remove_len = function() table.remove(setmetatable({}, { __len = function() return 1 << 60 end }), 1) end
 -- Interpreter crashes.
 attacks.deep_close = function() assert(deep_close(1000)) end
@@ -175,6 +185,8 @@ TEST(SandboxAttacks, EveryAttackIsContainedAndTheNextSampleIsUnchanged) {
       {"move_other", ScoreStatus::budget, "instruction budget"},
       {"insert_len", ScoreStatus::budget, "instruction budget"},
       {"remove_len", ScoreStatus::budget, "instruction budget"},
+      {"trip_then_move", ScoreStatus::budget, "instruction budget"},
+      {"trip_then_run_lua", ScoreStatus::budget, "instruction budget"},
       {"deep_close", ScoreStatus::error, "nested more than 100 deep"},
       {"deep_close_pcall", ScoreStatus::ok, ""},
       {"pcall_memory", ScoreStatus::memory, "caught a memory error"},

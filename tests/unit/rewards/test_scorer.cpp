@@ -213,3 +213,38 @@ TEST(Scorer, GroupScriptsRefuseAHostileRowAsAGroup) {
   EXPECT_NE(b.groups[1][1].error.find("deeper than 200 levels"), std::string::npos) << b.groups[1][1].error;
   EXPECT_EQ(pool.stats().workers_crashed, 0);
 }
+
+TEST(Scorer, HookBypassesEndInProcessWithoutAKill) {
+  // Each of these used to run with no hook and end only when the parent killed the worker.
+  const char* src = R"lua(
+    local a = {}
+    a.xpcall = function() xpcall(function() while true do end end, function() while true do end end) end
+    a.close = function()
+      local co = coroutine.create(function()
+        local x <close> = setmetatable({}, { __close = function() while true do end end })
+        while true do end
+      end)
+      coroutine.resume(co)
+      coroutine.close(co)
+    end
+    a.rep = function() return #string.rep("", math.maxinteger) end
+    a.move = function() table.move({}, 1, math.maxinteger - 1, 2) end
+    function reward(s) if s.attack then return a[s.attack]() end return 1 end
+  )lua";
+  ScorerOptions o = options(1);
+  o.script.limits.timeout_ms = 2000;
+  o.kill_grace_ms = 1000;
+  Scorer pool(src, "bypass.lua", o);
+  std::vector<SampleGroup> groups(1);
+  for (const char* attack : {"xpcall", "close", "rep", "move"}) groups[0].push_back(json{{"attack", attack}});
+  groups[0].push_back(json::object());
+  ScoredBatch b = pool.score(groups);
+  EXPECT_EQ(b.groups[0][0].status, ScoreStatus::budget) << b.groups[0][0].error;
+  EXPECT_EQ(b.groups[0][1].status, ScoreStatus::budget) << b.groups[0][1].error;
+  EXPECT_EQ(b.groups[0][2].status, ScoreStatus::ok) << b.groups[0][2].error;
+  EXPECT_EQ(b.groups[0][2].score, 0.0);
+  EXPECT_EQ(b.groups[0][3].status, ScoreStatus::budget) << b.groups[0][3].error;
+  EXPECT_EQ(b.groups[0][4].score, 1.0);
+  EXPECT_EQ(pool.stats().workers_killed, 0);
+  EXPECT_EQ(pool.stats().workers_crashed, 0);
+}

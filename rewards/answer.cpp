@@ -24,9 +24,21 @@ bool ends_with(std::string_view s, std::string_view p) {
   return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
 }
 
+// One pass into a new string: replacing in place moves the tail once per match, which is
+// quadratic on a long completion full of matches.
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
-    s.replace(pos, from.size(), to);
+  size_t pos = s.find(from);
+  if (from.empty() || pos == std::string::npos) return;
+  std::string out;
+  out.reserve(s.size());
+  size_t last = 0;
+  for (; pos != std::string::npos; pos = s.find(from, last)) {
+    out.append(s, last, pos - last);
+    out.append(to);
+    last = pos + from.size();
+  }
+  out.append(s, last, std::string::npos);
+  s.swap(out);
 }
 
 // Index just past the brace group opening at `open` (s[open] == '{'), or npos if unbalanced.

@@ -16,9 +16,10 @@
 namespace grpo::rewards {
 namespace {
 
+// Scratch results on their way into Lua. They live outside the memory cap, so they are
+// released after every call (release_helper_scratch) instead of staying resident.
 thread_local std::string t_text;
 thread_local std::string t_error;
-thread_local nlohmann::json t_json;
 thread_local RunLuaResult t_run;
 
 std::string_view arg_text(lua_State* L, int index) {
@@ -50,6 +51,7 @@ int push_extracted(lua_State* L, Extractor fn) {
     return 1;
   }
   lua_pushlstring(L, t_text.data(), t_text.size());
+  std::string().swap(t_text);
   return 1;
 }
 
@@ -105,23 +107,27 @@ int l_math_equal(lua_State* L) {
   return 1;
 }
 
-int l_json_decode(lua_State* L) {
-  std::string_view text = arg_text(L, 1);
-  bool ok = false;
-  try {
-    t_json = nlohmann::json::parse(text);
-    ok = true;
-  } catch (const std::exception& e) {
-    t_error = e.what();
-  }
-  if (!ok) {
-    t_json = nullptr;
-    lua_pushnil(L);
-    lua_pushlstring(L, t_error.data(), t_error.size());
-    return 2;
-  }
-  push_json(L, t_json);
+int json_decode_protected(lua_State* L) {
+  size_t n = 0;
+  const char* s = lua_tolstring(L, 1, &n);
+  push_json_text(L, std::string_view(s, n));
   return 1;
+}
+
+// Parses into the state's own allocator (lua_json.h): a document never exists outside the cap.
+int l_json_decode(lua_State* L) {
+  arg_text(L, 1);
+  Sandbox::charge(L, 0);  // no long C work after a limit tripped
+  lua_settop(L, 1);
+  lua_pushcfunction(L, json_decode_protected);
+  lua_insert(L, 1);
+  const int rc = lua_pcall(L, 1, 1, 0);
+  if (rc == LUA_OK) return 1;
+  // Memory and the sandbox's limits are not "this is not JSON": they climb out.
+  if (rc == LUA_ERRMEM || Sandbox::of(L)->tripped_ != CallStatus::ok) return lua_error(L);
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
 }
 
 // Reads an optional number field of the limits table.
@@ -136,6 +142,7 @@ double limit_field(lua_State* L, int table, const char* name, double fallback, d
 
 int l_run_lua(lua_State* L) {
   std::string_view code = arg_text(L, 1);
+  Sandbox::charge(L, 0);  // no nested run after a limit tripped
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   RunLuaLimits limits;  // trivially destructible
@@ -143,24 +150,30 @@ int l_run_lua(lua_State* L) {
   limits.memory_bytes = static_cast<size_t>(limit_field(L, 3, "memory_mb", 32, 1, 256)) << 20;
   limits.timeout_ms = static_cast<int>(limit_field(L, 3, "timeout_ms", 1000, 1, 60000));
   const lua_Integer ntests = luaL_len(L, 2);
-  if (ntests > 10000) return luaL_error(L, "run_lua: at most 10000 tests");
+  if (ntests < 0 || ntests > 10000) return luaL_error(L, "run_lua: at most 10000 tests");
+  // Each test is read once (through any metatable, e.g. a read-only setup table) into an
+  // anchor table at index 4, so the views below stay valid and nothing is copied: 32 tests
+  // that are one 24 MB string cost no memory outside the cap.
+  lua_settop(L, 3);
+  lua_createtable(L, static_cast<int>(ntests), 0);
   for (lua_Integer i = 1; i <= ntests; ++i) {
     lua_geti(L, 2, i);
     if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "run_lua: tests[%I] must be a string of Lua code", i);
-    lua_pop(L, 1);
+    lua_rawseti(L, 4, i);
   }
-  // Strings stay anchored in the tests table (argument 2) while the nested state runs.
   bool failed = false;
   try {
-    std::vector<std::string> tests;
+    std::vector<std::string_view> tests;
+    tests.reserve(static_cast<size_t>(ntests));
     for (lua_Integer i = 1; i <= ntests; ++i) {
-      lua_rawgeti(L, 2, i);  // raw: already checked above; no metamethod can run here
+      lua_rawgeti(L, 4, i);  // the anchor holds the string; popping leaves it alive
       size_t n = 0;
       const char* s = lua_tolstring(L, -1, &n);
-      tests.emplace_back(s ? s : "", s ? n : 0);
+      tests.emplace_back(s, n);
       lua_pop(L, 1);
     }
-    t_run = run_lua(code, tests, limits, Sandbox::of(L)->deadline_);
+    Sandbox* outer = Sandbox::of(L);
+    t_run = run_lua(code, tests, limits, outer->deadline_, outer);
   } catch (const std::exception& e) {
     t_error = e.what();
     failed = true;
@@ -189,10 +202,17 @@ int l_run_lua(lua_State* L) {
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_setfield(L, -2, "tests");
+  t_run = RunLuaResult{};
   return 1;
 }
 
 }  // namespace
+
+void release_helper_scratch() {
+  std::string().swap(t_text);
+  std::string().swap(t_error);
+  t_run = RunLuaResult{};
+}
 
 void push_helper_lib(lua_State* L) {
   static const luaL_Reg fns[] = {{"boxed", l_boxed},

@@ -9,7 +9,7 @@
 //   grpo.parse_number(text)   -> number, "p/q" | nil
 //   grpo.normalize(text)      -> string         canonical number ("1/2") or normalised text
 //   grpo.math_equal(a, b)     -> boolean        exact rationals where possible
-//   grpo.json_decode(text)    -> value | nil, error
+//   grpo.json_decode(text)    -> value | nil, error   (parsed inside the memory cap)
 //   grpo.run_lua(code, tests, {instructions=, memory_mb=, timeout_ms=})
 //       -> { loaded=bool, error=string|nil, passed=n, total=n, tests={ {passed=bool, error=...}, ... } }
 #pragma once
@@ -20,5 +20,9 @@ namespace grpo::rewards {
 
 // Pushes a new table with the helper functions.
 void push_helper_lib(lua_State* L);
+
+// Frees the helpers' scratch results (they live outside the memory cap); the scorer calls it
+// after every sample, so nothing a sample made stays resident.
+void release_helper_scratch();
 
 }  // namespace grpo::rewards

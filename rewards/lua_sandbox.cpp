@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "rewards/helper_lib.h"
+#include "rewards/sandbox_lib.h"
 
 // Debian's liblua5.4 is built as C, so lua_error longjmps. C functions in this file keep no
 // C++ object with a destructor alive across a call that may raise.
@@ -16,8 +17,6 @@ namespace {
 
 // The hook runs every kHookEvery instructions: one clock read per ~5 µs of Lua work.
 constexpr int kHookEvery = 1000;
-constexpr const char* kReadonlyMark = "__grpo_readonly";
-constexpr size_t kPrintCapBytes = 64 * 1024;
 constexpr size_t kMinMemory = 1u << 20;  // below this the standard library itself does not fit
 constexpr size_t kHostHeadroom = 1u << 20;
 
@@ -33,16 +32,25 @@ void* capped_alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
   // Host-side pushes between calls get a little headroom: an allocation failure outside a
   // protected call would abort the process (lua_atpanic).
   const size_t cap = sb->limits().memory_bytes + (sb->in_call_ ? 0 : kHostHeadroom);
-  if (nsize > old && sb->used_ + (nsize - old) > cap) {
+  void* p = nullptr;
+  if (nsize <= old || sb->used_ + (nsize - old) <= cap) p = std::realloc(ptr, nsize);
+  if (!p) {  // Lua >= 5.4.2 tolerates refused shrinks too; we only refuse growth
+    // The core answers a refusal with an emergency collection (frees and shrinks only) and
+    // asks again for the same block; the auxiliary library's buffers do not ask again. A
+    // refusal that is not followed by a granted retry of the same block ends in a raised
+    // "not enough memory" (memory_failed_), which a script may catch with pcall.
+    if (sb->refused_size_ != 0) sb->memory_failed_ = true;
     sb->memory_refused_ = true;
-    return nullptr;  // Lua >= 5.4.2 tolerates this for shrinks too; we only refuse growth
-  }
-  void* p = std::realloc(ptr, nsize);
-  if (!p) {
-    sb->memory_refused_ = true;
+    sb->refused_ptr_ = ptr;
+    sb->refused_size_ = nsize;
     return nullptr;
   }
+  if (nsize > old && sb->refused_size_ != 0) {
+    if (sb->refused_ptr_ != ptr || sb->refused_size_ != nsize) sb->memory_failed_ = true;
+    sb->refused_size_ = 0;
+  }
   sb->used_ = sb->used_ - old + nsize;
+  if (sb->used_ > sb->peak_) sb->peak_ = sb->used_;
   return p;
 }
 
@@ -85,19 +93,21 @@ int traceback_handler(lua_State* L) {
   return 1;
 }
 
-bool is_readonly(lua_State* L, int index) {
-  if (!lua_getmetatable(L, index)) return false;
-  lua_pushstring(L, kReadonlyMark);
-  lua_rawget(L, -2);
-  bool mark = lua_toboolean(L, -1);
-  lua_pop(L, 2);
-  return mark;
-}
-
 int readonly_newindex(lua_State* L) {
   return luaL_error(L,
                     "attempt to modify a read-only table (libraries and top-level setup are shared by all samples; "
                     "copy what you need into a local table)");
+}
+
+// A proxy is recognised by its __newindex being readonly_newindex: scripts never see a
+// proxy's metatable (__metatable), so they cannot make a table that passes for one.
+bool is_readonly(lua_State* L, int index) {
+  if (!lua_getmetatable(L, index)) return false;
+  lua_pushliteral(L, "__newindex");
+  lua_rawget(L, -2);
+  const bool mark = lua_tocfunction(L, -1) == readonly_newindex;
+  lua_pop(L, 2);
+  return mark;
 }
 
 // Pushes the table a read-only proxy stands for.
@@ -114,17 +124,22 @@ int readonly_len(lua_State* L) {
   return 1;
 }
 
-int raw_next(lua_State* L) {
+// The iterator pairs() returns for a proxy: its state is the proxy itself, never the table
+// behind it (a script holding that table could write to what every sample shares).
+int readonly_next(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  if (!is_readonly(L, 1)) return luaL_argerror(L, 1, "read-only table expected");
   lua_settop(L, 2);
-  if (lua_next(L, 1)) return 2;
+  push_proxied(L, 1);
+  lua_insert(L, 2);  // [proxy, table, key]
+  if (lua_next(L, 2)) return 2;
   lua_pushnil(L);
   return 1;
 }
 
 int readonly_pairs(lua_State* L) {
-  lua_pushcfunction(L, raw_next);
-  push_proxied(L, 1);
+  lua_pushcfunction(L, readonly_next);
+  lua_pushvalue(L, 1);
   lua_pushnil(L);
   return 3;
 }
@@ -195,13 +210,16 @@ int sandbox_print(lua_State* L) {
   luaL_pushresult(&b);
   size_t len = 0;
   const char* text = lua_tolstring(L, -1, &len);
-  // Prints go to stderr (the worker's stderr is the user's terminal), capped per call.
-  if (sb->print_bytes_ < kPrintCapBytes) {
-    size_t room = kPrintCapBytes - sb->print_bytes_;
+  // Prints go to stderr (the worker's stderr is the user's terminal), capped per sample: a
+  // nested run_lua state charges the sample's sandbox.
+  Sandbox* owner = sb->print_owner_;
+  if (owner->print_bytes_ < owner->print_cap_) {
+    size_t room = owner->print_cap_ - owner->print_bytes_;
     std::fwrite(text, 1, len < room ? len : room, stderr);
-    if (len >= room) std::fputs("[reward print output capped at 64 KiB per call]\n", stderr);
+    if (len >= room)
+      std::fprintf(stderr, "[reward print output capped at %zu KiB per sample]\n", owner->print_cap_ >> 10);
   }
-  sb->print_bytes_ += len;
+  owner->print_bytes_ += len;
   return 0;
 }
 
@@ -227,6 +245,28 @@ void copy_global(lua_State* L, int globals, const char* name) {
 }
 
 }  // namespace
+
+std::string cap_message(std::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  return std::string(text.substr(0, max)) + "\n[... " + std::to_string(text.size() - max) +
+         " more bytes of this message cut]";
+}
+
+void Sandbox::charge(lua_State* L, long long n) {
+  Sandbox* sb = of(L);
+  // Already tripped (in another coroutine, whose resumer may not have reached its hook yet):
+  // raise now rather than start the work.
+  if (sb->tripped_ == CallStatus::ok) {
+    if (n > 0) sb->budget_left_ = n >= sb->budget_left_ ? 0 : sb->budget_left_ - n;
+    if (sb->budget_left_ <= 0)
+      sb->tripped_ = CallStatus::budget;
+    else if (std::chrono::steady_clock::now() > sb->deadline_)
+      sb->tripped_ = CallStatus::timeout;
+    else
+      return;
+  }
+  count_hook(L, nullptr);  // raises the limit error, as the hook would at the next instruction
+}
 
 const char* call_status_name(CallStatus status) {
   switch (status) {
@@ -295,6 +335,7 @@ void Sandbox::build_base(bool with_helpers) {
 
   lua_newtable(L);  // base
   const int base = lua_gettop(L);
+  patch_libraries(L, globals);  // bounded string.rep, table.move, coroutine.close, xpcall, ... (sandbox_lib.h)
   for (const char* name : {"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawlen", "rawget",
                            "select", "tonumber", "tostring", "type", "xpcall", "getmetatable", "_VERSION"})
     copy_global(L, globals, name);
@@ -357,9 +398,34 @@ void Sandbox::push_readonly(int index) {
   lua_setfield(L, -2, "__pairs");
   lua_pushliteral(L, "read-only table");
   lua_setfield(L, -2, "__metatable");
-  lua_pushboolean(L, 1);
-  lua_setfield(L, -2, kReadonlyMark);
   lua_setmetatable(L, -2);
+}
+
+void Sandbox::push_fresh_base() {
+  lua_State* L = L_;
+  push_base();
+  const int base = lua_gettop(L);
+  lua_newtable(L);
+  const int out = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, base)) {
+    if (lua_type(L, -1) == LUA_TTABLE && is_readonly(L, -1)) {  // [key, proxy]
+      push_proxied(L, -1);                                      // [key, proxy, lib]
+      lua_newtable(L);                                          // [key, proxy, lib, copy]
+      lua_pushnil(L);
+      while (lua_next(L, -3)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+      }
+      lua_replace(L, -3);  // [key, copy, lib]
+      lua_pop(L, 1);
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, out);
+  }
+  lua_remove(L, base);
 }
 
 void Sandbox::push_env(int metatable_ref) {
@@ -400,7 +466,7 @@ CallOutcome Sandbox::pcall(int nargs, int nresults) {
 }
 
 CallOutcome Sandbox::pcall_with(int nargs, int nresults, long long instructions,
-                                std::chrono::steady_clock::time_point deadline) {
+                                std::chrono::steady_clock::time_point deadline, size_t print_cap) {
   lua_State* L = L_;
   const int fidx = lua_gettop(L) - nargs;
   lua_pushcfunction(L, traceback_handler);
@@ -409,25 +475,36 @@ CallOutcome Sandbox::pcall_with(int nargs, int nresults, long long instructions,
   deadline_ = deadline;
   tripped_ = CallStatus::ok;
   memory_refused_ = false;
-  print_bytes_ = 0;
+  memory_failed_ = false;
+  refused_size_ = 0;
+  close_depth_ = 0;
+  if (print_owner_ == this) {
+    print_bytes_ = 0;
+    print_cap_ = print_cap;
+  }
   lua_sethook(L, count_hook, LUA_MASKCOUNT, kHookEvery);
   in_call_ = true;
   const int rc = lua_pcall(L, nargs, nresults, fidx);
   in_call_ = false;
+  if (refused_size_ != 0) memory_failed_ = true;  // refused and never granted again
+  refused_size_ = 0;
   lua_remove(L, fidx);
   CallOutcome out;
-  if (rc == LUA_OK && tripped_ == CallStatus::ok) return out;
+  if (rc == LUA_OK && tripped_ == CallStatus::ok && !memory_failed_) return out;
   if (rc != LUA_OK) {
-    const char* msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : nullptr;
-    out.message = msg ? msg : "(error object is not a string)";
+    size_t n = 0;
+    const char* msg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : nullptr;
+    out.message = msg ? cap_message(std::string_view(msg, n))
+                      : "(error object is not a string)";
     lua_pop(L, 1);
   } else {
     lua_settop(L, fidx - 1);
-    out.message = "the script caught its own limit error and returned anyway";
+    out.message = tripped_ != CallStatus::ok ? "the script caught its own limit error and returned anyway"
+                                             : "the script caught a memory error and returned anyway";
   }
   if (tripped_ != CallStatus::ok) {
     out.status = tripped_;
-  } else if (rc == LUA_ERRMEM || (rc == LUA_ERRERR && memory_refused_)) {
+  } else if (rc == LUA_ERRMEM || memory_failed_ || (rc == LUA_ERRERR && memory_refused_)) {
     out.status = CallStatus::memory;
     out.message = "not enough memory: the sandbox memory cap of " + std::to_string(limits_.memory_bytes >> 20) +
                   " MiB was reached (" + out.message + ")";
@@ -439,13 +516,35 @@ CallOutcome Sandbox::pcall_with(int nargs, int nresults, long long instructions,
 
 namespace {
 
+struct FreezeCtx {
+  int memo;               // originals -> proxies; visited functions -> true
+  int restore;            // flat array of (function, upvalue index, value, fresh) records
+  const void* chunk_env;  // lua_upvalueid of the main chunk's _ENV (set per call by the caller)
+};
+
+void record_upvalue(lua_State* L, const FreezeCtx& c, int fn, int i, bool fresh) {
+  // The value to record is on top; it stays there.
+  const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, c.restore));
+  lua_pushvalue(L, fn);
+  lua_rawseti(L, c.restore, n + 1);
+  lua_pushinteger(L, i);
+  lua_rawseti(L, c.restore, n + 2);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, c.restore, n + 3);
+  lua_pushboolean(L, fresh);
+  lua_rawseti(L, c.restore, n + 4);
+}
+
 // Freezes the value on top of the stack in place (replacing a table with its proxy).
-// memo (absolute index) maps originals to proxies and marks visited functions.
-void freeze_top(Sandbox& sb, int memo, int restore, int depth) {
+void freeze_top(Sandbox& sb, const FreezeCtx& c, int depth) {
   lua_State* L = sb.L();
+  const int memo = c.memo;
   if (depth > 64) luaL_error(L, "top-level setup is nested more than 64 tables/functions deep");
   luaL_checkstack(L, 8, "freeze");
   const int t = lua_type(L, -1);
+  if (t == LUA_TTHREAD)
+    luaL_error(L, "top-level setup keeps a coroutine; it would carry state from one sample to the next "
+                  "(create coroutines inside reward())");
   if (t == LUA_TTABLE) {
     if (is_readonly(L, -1)) return;
     lua_pushvalue(L, -1);
@@ -463,8 +562,8 @@ void freeze_top(Sandbox& sb, int memo, int restore, int depth) {
     lua_pushnil(L);
     while (lua_next(L, orig)) {
       const int vt = lua_type(L, -1);
-      if (vt == LUA_TTABLE || vt == LUA_TFUNCTION) {
-        freeze_top(sb, memo, restore, depth + 1);
+      if (vt == LUA_TTABLE || vt == LUA_TFUNCTION || vt == LUA_TTHREAD) {
+        freeze_top(sb, c, depth + 1);
         lua_pushvalue(L, -2);
         lua_insert(L, -2);
         lua_rawset(L, orig);  // assigning an existing field is allowed during lua_next
@@ -475,7 +574,15 @@ void freeze_top(Sandbox& sb, int memo, int restore, int depth) {
     lua_replace(L, orig);
     return;
   }
-  if (t != LUA_TFUNCTION || lua_iscfunction(L, -1)) return;
+  if (t != LUA_TFUNCTION) return;
+  if (lua_iscfunction(L, -1)) {
+    // Light C functions (every library function here) have no upvalues; a C closure with
+    // upvalues is a coroutine.wrap function or a string.gmatch iterator: state.
+    if (lua_getupvalue(L, -1, 1) != nullptr)
+      luaL_error(L, "top-level setup keeps a coroutine.wrap function or a string.gmatch iterator; it would carry "
+                    "state from one sample to the next (create it inside reward())");
+    return;
+  }
   lua_pushvalue(L, -1);
   lua_rawget(L, memo);
   const bool seen = !lua_isnil(L, -1);
@@ -488,28 +595,40 @@ void freeze_top(Sandbox& sb, int memo, int restore, int depth) {
   for (int i = 1;; ++i) {
     const char* name = lua_getupvalue(L, fn, i);
     if (!name) break;
-    if (std::strcmp(name, "_ENV") == 0) {  // set per call by the caller
+    const bool env = std::strcmp(name, "_ENV") == 0;
+    if (env && lua_upvalueid(L, fn, i) == c.chunk_env) {  // set per call by the caller
       lua_pop(L, 1);
       continue;
     }
-    freeze_top(sb, memo, restore, depth + 1);
-    // Record (function, index, value) so every call starts from the setup value.
-    const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, restore));
-    lua_pushvalue(L, fn);
-    lua_rawseti(L, restore, n + 1);
-    lua_pushinteger(L, i);
-    lua_rawseti(L, restore, n + 2);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, restore, n + 3);
+    freeze_top(sb, c, depth + 1);
+    if (env && lua_istable(L, -1)) {
+      // Another environment (`local _ENV = {}`, a function load() made at setup): every call
+      // gets a fresh table reading through the frozen one, as the chunk's _ENV does.
+      lua_createtable(L, 0, 2);
+      lua_pushvalue(L, -2);
+      lua_setfield(L, -2, "__index");
+      lua_pushboolean(L, 0);
+      lua_setfield(L, -2, "__metatable");
+      lua_replace(L, -2);
+      record_upvalue(L, c, fn, i, true);
+      lua_pop(L, 1);
+      lua_createtable(L, 0, 0);
+      lua_rawgeti(L, c.restore, static_cast<lua_Integer>(lua_rawlen(L, c.restore)) - 1);
+      lua_setmetatable(L, -2);
+    } else {
+      // Record (function, index, value) so every call starts from the setup value.
+      record_upvalue(L, c, fn, i, false);
+    }
     lua_setupvalue(L, fn, i);
   }
 }
 
 }  // namespace
 
-void Sandbox::freeze_setup(int index) {
+void Sandbox::freeze_setup(int index, int chunk) {
   lua_State* L = L_;
   index = lua_absindex(L, index);
+  chunk = lua_absindex(L, chunk);
   if (restore_ref_ == LUA_NOREF) {
     lua_newtable(L);
     restore_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -518,11 +637,12 @@ void Sandbox::freeze_setup(int index) {
   const int memo = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, restore_ref_);
   const int restore = lua_gettop(L);
+  const FreezeCtx c{memo, restore, lua_upvalueid(L, chunk, 1)};
   lua_pushnil(L);
   while (lua_next(L, index)) {
     const int vt = lua_type(L, -1);
-    if (vt == LUA_TTABLE || vt == LUA_TFUNCTION) {
-      freeze_top(*this, memo, restore, 0);
+    if (vt == LUA_TTABLE || vt == LUA_TFUNCTION || vt == LUA_TTHREAD) {
+      freeze_top(*this, c, 0);
       lua_pushvalue(L, -2);
       lua_insert(L, -2);
       lua_rawset(L, index);
@@ -539,12 +659,21 @@ void Sandbox::restore_upvalues() {
   lua_rawgeti(L, LUA_REGISTRYINDEX, restore_ref_);
   const int restore = lua_gettop(L);
   const lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, restore));
-  for (lua_Integer j = 1; j + 2 <= n; j += 3) {
+  for (lua_Integer j = 1; j + 3 <= n; j += 4) {
     lua_rawgeti(L, restore, j);
     lua_rawgeti(L, restore, j + 1);
     const int up = static_cast<int>(lua_tointeger(L, -1));
     lua_pop(L, 1);
-    lua_rawgeti(L, restore, j + 2);
+    lua_rawgeti(L, restore, j + 3);
+    const bool fresh = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (fresh) {
+      lua_createtable(L, 0, 0);  // between calls: within the host headroom
+      lua_rawgeti(L, restore, j + 2);
+      lua_setmetatable(L, -2);
+    } else {
+      lua_rawgeti(L, restore, j + 2);
+    }
     lua_setupvalue(L, -2, up);
     lua_pop(L, 1);
   }

@@ -25,8 +25,20 @@ const char* call_status_name(CallStatus status);
 
 struct CallOutcome {
   CallStatus status = CallStatus::ok;
-  std::string message;  // error message with a Lua traceback (empty when ok)
+  std::string message;  // error message with a Lua traceback (empty when ok), at most kMaxErrorBytes
 };
+
+// What one protected call may print to stderr (nested run_lua states charge their parent's).
+constexpr size_t kPrintCapBytes = 64 * 1024;
+// An error message kept out of a call is cut to this size: a script can raise a string as large
+// as its memory cap, and the copy lives outside the cap.
+constexpr size_t kMaxErrorBytes = 8 * 1024;
+// coroutine.close nested deeper than this is refused: Debian's Lua 5.4.4 overflows the C stack
+// (segfault) on deeply nested closes (fixed upstream in 5.4.5 by counting C calls there).
+constexpr int kMaxCloseDepth = 100;
+
+// Cuts `text` to at most `max` bytes, saying how much was cut.
+std::string cap_message(std::string_view text, size_t max = kMaxErrorBytes);
 
 class Sandbox {
  public:
@@ -59,24 +71,41 @@ class Sandbox {
   CallOutcome pcall(int nargs, int nresults);
 
   // Like pcall, but the caller gives the budget and deadline (the nested sandbox caps its
-  // limits to what the outer call has left).
+  // limits to what the outer call has left) and the print cap (a group call gets n caps).
   CallOutcome pcall_with(int nargs, int nresults, long long instructions,
-                         std::chrono::steady_clock::time_point deadline);
+                         std::chrono::steady_clock::time_point deadline, size_t print_cap = kPrintCapBytes);
 
-  // Must run inside a protected call (it allocates). Replaces every table reachable from the table at `index` (values,
-  // nested tables and the upvalues of Lua functions) with a read-only proxy, and records every upvalue so
-  // restore_upvalues() can put it back after a call: top-level setup stays read-only and
-  // nothing one sample does is seen by the next.
-  void freeze_setup(int index);
+  // Prints of this sandbox count against `parent`'s cap for its current call (grpo.run_lua's
+  // nested states: the cap is per sample, not per test).
+  void charge_prints_to(Sandbox* parent) { print_owner_ = parent ? parent->print_owner_ : this; }
+
+  // Must run inside a protected call (it allocates). Replaces every table reachable from the
+  // table at `index` (values, nested tables and the upvalues of Lua functions) with a read-only
+  // proxy, and records every upvalue so restore_upvalues() can put it back after a call:
+  // top-level setup stays read-only and nothing one sample does is seen by the next. The
+  // function at `chunk` is the main chunk: the `_ENV` it shares with the functions it defined
+  // is set per call by the caller; any other `_ENV` (a `local _ENV`, a function made by load())
+  // gets a fresh table over its frozen value on every call. Coroutines and C closures with
+  // state (coroutine.wrap, string.gmatch) are refused: they would carry state between calls.
+  void freeze_setup(int index, int chunk);
   void restore_upvalues();
 
   // Reseeds math.random so a score never depends on which samples ran before.
   void reseed(long long seed);
 
   size_t memory_used() const { return used_; }
+  size_t memory_peak() const { return peak_; }
 
   // Pushes a read-only proxy of the table at `index` (memoised only within freeze_setup).
   void push_readonly(int index);
+
+  // Pushes a new table with the base globals and fresh, writable copies of the library tables:
+  // what grpo.run_lua's tests run in, out of the solution's reach.
+  void push_fresh_base();
+
+  // Charges `n` instructions of work done inside a C function (table.move and the like, where
+  // the hook cannot count) and raises the budget or deadline error when they run out.
+  static void charge(lua_State* L, long long n);
 
   // The Sandbox that owns `L` (any thread of it).
   static Sandbox* of(lua_State* L);
@@ -85,10 +114,17 @@ class Sandbox {
   long long budget_left_ = 0;
   std::chrono::steady_clock::time_point deadline_{};
   CallStatus tripped_ = CallStatus::ok;
-  bool memory_refused_ = false;
+  bool memory_refused_ = false;  // some allocation was refused during this call
+  bool memory_failed_ = false;   // ... and refused again after Lua's emergency collection: an error was raised
+  const void* refused_ptr_ = nullptr;  // the last refused request, to recognise Lua's retry
+  size_t refused_size_ = 0;
   bool in_call_ = false;
   size_t used_ = 0;
+  size_t peak_ = 0;  // the most this state has held (tests)
   size_t print_bytes_ = 0;
+  size_t print_cap_ = kPrintCapBytes;
+  Sandbox* print_owner_ = this;
+  int close_depth_ = 0;  // nesting of coroutine.close / coroutine.wrap's error close
 
  private:
   void build_base(bool with_helpers);

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "common/error.h"
-#include "common/sha256.h"
+#include "rewards/helper_lib.h"
 #include "rewards/lua_json.h"
 #include "rewards/wire.h"
 
@@ -13,13 +13,16 @@ namespace grpo::rewards {
 namespace {
 
 // Samples come as JSON (in process) or in the worker wire encoding (wire.h).
+// A group is an array of samples (one sample is a group of one: no copy of a hostile,
+// deeply nested row is ever made).
 struct CallCtx {
   Sandbox* sb;
   const RewardScript::Refs* refs;
   const nlohmann::json* sample = nullptr;  // reward(sample)
   std::string_view encoded_sample;
-  const std::vector<nlohmann::json>* group = nullptr;  // reward_group(samples)
-  const std::vector<std::string_view>* encoded_group = nullptr;
+  const nlohmann::json* group = nullptr;  // reward_group(samples): group[0 .. count)
+  const std::string_view* encoded_group = nullptr;
+  size_t count = 0;
   int index = 0;
 };
 
@@ -58,13 +61,13 @@ int call_reward(lua_State* L) {
 int call_reward_group(lua_State* L) {
   const auto& ctx = *static_cast<const CallCtx*>(lua_touserdata(L, 1));
   prepare_call(L, ctx, "reward_group");
-  const size_t n = ctx.group ? ctx.group->size() : ctx.encoded_group->size();
+  const size_t n = ctx.count;
   lua_createtable(L, static_cast<int>(n), 0);
   for (size_t i = 0; i < n; ++i) {
     if (ctx.group)
-      push_sample(L, &(*ctx.group)[i], {}, static_cast<int>(i + 1));
+      push_sample(L, &ctx.group[i], {}, static_cast<int>(i + 1));
     else
-      push_sample(L, nullptr, (*ctx.encoded_group)[i], static_cast<int>(i + 1));
+      push_sample(L, nullptr, ctx.encoded_group[i], static_cast<int>(i + 1));
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   lua_call(L, 1, 1);
@@ -81,7 +84,7 @@ int run_setup(lua_State* L) {
 }
 
 int freeze_setup(lua_State* L) {
-  Sandbox::of(L)->freeze_setup(1);
+  Sandbox::of(L)->freeze_setup(1, 2);  // 1: setup env, 2: main chunk
   return 0;
 }
 
@@ -262,7 +265,8 @@ void RewardScript::load() {
   refs_.env_mt = sb->env_metatable_ref(-1);
   lua_pushcfunction(L, freeze_setup);
   lua_insert(L, -2);
-  CallOutcome frozen = sb->pcall(1, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, refs_.chunk);
+  CallOutcome frozen = sb->pcall(2, 0);
   if (frozen.status != CallStatus::ok)
     throw file_error(path_, "", "cannot freeze the top-level setup: " + frozen.message);
   lua_settop(L, 0);
@@ -272,16 +276,20 @@ void RewardScript::load() {
 
 void RewardScript::after_call(bool failed) {
   lua_settop(sb_->L(), 0);
+  release_helper_scratch();
   sb_->restore_upvalues();
   // A failed call may have left the state at its memory cap or mid-way through something;
-  // a fresh state costs ~0.1 ms, so rebuild rather than reason about it.
-  if (failed || ++calls_ >= options_.recycle_after) load();
+  // so may one where the cap refused an allocation even if the script caught the error and
+  // went on. A fresh state costs ~0.1 ms, so rebuild rather than reason about it.
+  if (failed || sb_->memory_refused_ || ++calls_ >= options_.recycle_after) load();
 }
 
 SampleResult RewardScript::score(const nlohmann::json& sample, int index) {
   if (!has_reward_) {
-    std::vector<nlohmann::json> one{sample};
-    return score_group(one).front();
+    CallCtx ctx{sb_.get(), &refs_};
+    ctx.group = &sample;
+    ctx.count = 1;
+    return score_many(&ctx, 1).front();
   }
   CallCtx ctx{sb_.get(), &refs_};
   ctx.sample = &sample;
@@ -291,8 +299,10 @@ SampleResult RewardScript::score(const nlohmann::json& sample, int index) {
 
 SampleResult RewardScript::score_encoded(std::string_view sample, int index) {
   if (!has_reward_) {
-    std::vector<std::string_view> one{sample};
-    return score_group_encoded(one).front();
+    CallCtx ctx{sb_.get(), &refs_};
+    ctx.encoded_group = &sample;
+    ctx.count = 1;
+    return score_many(&ctx, 1).front();
   }
   CallCtx ctx{sb_.get(), &refs_};
   ctx.encoded_sample = sample;
@@ -329,7 +339,8 @@ std::vector<SampleResult> RewardScript::score_group(const std::vector<nlohmann::
     return results;
   }
   CallCtx ctx{sb_.get(), &refs_};
-  ctx.group = &samples;
+  ctx.group = samples.data();
+  ctx.count = samples.size();
   return score_many(&ctx, samples.size());
 }
 
@@ -340,7 +351,8 @@ std::vector<SampleResult> RewardScript::score_group_encoded(const std::vector<st
     return results;
   }
   CallCtx ctx{sb_.get(), &refs_};
-  ctx.encoded_group = &samples;
+  ctx.encoded_group = samples.data();
+  ctx.count = samples.size();
   return score_many(&ctx, samples.size());
 }
 
@@ -355,7 +367,8 @@ std::vector<SampleResult> RewardScript::score_many(void* context, size_t count) 
   // The group call gets the per-sample limits times the group size.
   const long long n = static_cast<long long>(count == 0 ? 1 : count);
   CallOutcome out = sb_->pcall_with(1, 1, sb_->limits().instructions * n,
-                                    t0 + std::chrono::milliseconds(sb_->limits().timeout_ms * n));
+                                    t0 + std::chrono::milliseconds(sb_->limits().timeout_ms * n),
+                                    kPrintCapBytes * static_cast<size_t>(n));
   results.resize(count);
   bool state_failed = false;
   if (out.status != CallStatus::ok) {

@@ -285,18 +285,29 @@ ScoredBatch Scorer::score(const std::vector<SampleGroup>& groups) {
         wire::put_u64(msg, id);
         msg.push_back(j.sample < 0 ? 1 : 0);
         wire::put_u32(msg, static_cast<uint32_t>(j.sample + 1));
-        if (j.sample < 0) {
-          wire::put_u32(msg, static_cast<uint32_t>(groups[j.group].size()));
-          for (const auto& sample : groups[j.group]) wire::encode_value(sample, msg);
-        } else {
-          wire::put_u32(msg, 1);
-          wire::encode_value(groups[j.group][static_cast<size_t>(j.sample)], msg);
+        try {
+          if (j.sample < 0) {
+            wire::put_u32(msg, static_cast<uint32_t>(groups[j.group].size()));
+            for (const auto& sample : groups[j.group]) wire::encode_value(sample, msg);
+          } else {
+            wire::put_u32(msg, 1);
+            wire::encode_value(groups[j.group][static_cast<size_t>(j.sample)], msg);
+          }
+        } catch (const Error& e) {
+          // A row the worker cannot take (nested too deep) fails here, on its own, with the
+          // same message the in-process path gives; the worker never sees it.
+          fail_job(j, ScoreStatus::error, e.what());
+          for (auto& r : batch.groups[j.group])
+            if (j.sample < 0 || &r == &batch.groups[j.group][static_cast<size_t>(j.sample)]) r.seconds = 0;
+          ++done;
+          continue;
         }
         append_frame(w.out, msg);
         if (w.inflight.empty()) w.head_since = now;
         w.inflight.push_back(id);
       }
     }
+    if (done == jobs.size()) break;  // the last jobs failed before they were sent
     // Wait for replies, room to write, or the nearest deadline.
     std::vector<pollfd> fds;
     std::vector<size_t> which;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "rewards/lua_json.h"
 
 namespace grpo::rewards::wire {
 namespace {
@@ -35,9 +36,12 @@ bool get_str(std::string_view& in, std::string_view* s) {
 
 [[noreturn]] void malformed() { throw Error("reward worker: malformed message on the worker socket"); }
 
-// Skips one value; false when malformed.
+bool is_container(char tag) { return tag == 'a' || tag == 'o'; }
+
+// Skips one value; false when malformed. The parent never sends a sample deeper than
+// kMaxJsonDepth (encode_value refuses it), so deeper here means a broken message.
 bool skip(std::string_view& in, int depth) {
-  if (in.empty() || depth > 256) return false;
+  if (in.empty() || (is_container(in[0]) && depth >= kMaxJsonDepth)) return false;
   const char tag = in[0];
   in.remove_prefix(1);
   uint32_t n;
@@ -72,7 +76,8 @@ bool skip(std::string_view& in, int depth) {
 // Only string_views and integers live in these frames: a Lua error longjmps out cleanly.
 void push_rec(lua_State* L, std::string_view& in, int depth) {
   luaL_checkstack(L, 4, "sample nested too deep");
-  if (in.empty() || depth > 200) luaL_error(L, "malformed or too deeply nested sample");
+  if (in.empty() || (is_container(in[0]) && depth >= kMaxJsonDepth))
+    luaL_error(L, "malformed or too deeply nested sample");
   const char tag = in[0];
   in.remove_prefix(1);
   uint32_t n = 0;
@@ -155,8 +160,13 @@ bool get_u64(std::string_view& in, uint64_t* v) {
   return true;
 }
 
-void encode_value(const nlohmann::json& value, std::string& out) {
+namespace {
+
+void encode_rec(const nlohmann::json& value, std::string& out, int depth) {
   using t = nlohmann::json::value_t;
+  if (value.is_structured() && depth >= kMaxJsonDepth)
+    throw Error("the sample nests objects/arrays deeper than " + std::to_string(kMaxJsonDepth) +
+                " levels (check its dataset row); it is not scored");
   switch (value.type()) {
     case t::boolean:
       out.push_back(value.get<bool>() ? 't' : 'f');
@@ -185,20 +195,24 @@ void encode_value(const nlohmann::json& value, std::string& out) {
     case t::array:
       out.push_back('a');
       put_u32(out, static_cast<uint32_t>(value.size()));
-      for (const auto& v : value) encode_value(v, out);
+      for (const auto& v : value) encode_rec(v, out, depth + 1);
       return;
     case t::object:
       out.push_back('o');
       put_u32(out, static_cast<uint32_t>(value.size()));
       for (auto it = value.begin(); it != value.end(); ++it) {
         put_str(out, it.key());
-        encode_value(it.value(), out);
+        encode_rec(it.value(), out, depth + 1);
       }
       return;
     default:
       out.push_back('n');
   }
 }
+
+}  // namespace
+
+void encode_value(const nlohmann::json& value, std::string& out) { encode_rec(value, out, 0); }
 
 std::string_view take_value(std::string_view& in) {
   std::string_view start = in;

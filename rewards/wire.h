@@ -22,7 +22,9 @@ bool get_u32(std::string_view& in, uint32_t* v);
 bool get_u64(std::string_view& in, uint64_t* v);
 
 // One JSON value: tag byte, then payload ('n' null, 'f'/'t' booleans, 'i' int64, 'd' double,
-// 's' string, 'a' array, 'o' object; lengths and counts as u32).
+// 's' string, 'a' array, 'o' object; lengths and counts as u32). Throws grpo::Error, with
+// `out` partly written, for a value nested deeper than kMaxJsonDepth (lua_json.h): the
+// recursion never goes deeper than that, whatever the row.
 void encode_value(const nlohmann::json& value, std::string& out);
 // Returns the encoded value at the front of `in` and advances past it; throws grpo::Error
 // when malformed.

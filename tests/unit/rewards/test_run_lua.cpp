@@ -94,3 +94,107 @@ TEST(RunLua, FromARewardScript) {
   ASSERT_EQ(spin.status, ScoreStatus::ok) << spin.error;  // the nested budget stops it, not the outer one
   EXPECT_EQ(spin.metrics["loaded"], 0.0);
 }
+
+namespace {
+
+// Tests in the style the code recipe generates, for a solution that must compute x * 3.
+const std::vector<std::string_view> kTimes3 = {"return f(2) == 6", "assert(f(5) == 15)",
+                                               "if f(0) ~= 0 then error('f(0)') end",
+                                               "assert(type(f(1)) == 'number' and tostring(f(1)) == '3')",
+                                               "return select('#', f(4)) == 1 and string.format('%d', f(4)) == '12'"};
+
+}  // namespace
+
+TEST(RunLua, ACorrectSolutionPassesEveryStyle) {
+  auto r = run_lua("function f(x) return x * 3 end", kTimes3, quick());
+  ASSERT_TRUE(r.loaded) << r.error;
+  EXPECT_EQ(r.passed, 5);
+}
+
+// Wrong solutions that try to pass anyway: by redefining what the tests call, by poisoning
+// the libraries, by returning objects with metamethods, by leaving state between tests.
+TEST(RunLua, WrongSolutionsCannotFakePasses) {
+  const char* hacks[] = {
+      "function f(x) return -1 end assert = function() return true end",
+      "function f(x) return -1 end error = function() end",
+      "function f(x) return -1 end function type() return 'number' end function tostring() return '3' end "
+      "function select() return 1 end",
+      "function f(x) return -1 end _G.assert = function() end _ENV.error = function() end",
+      "function f(x) return -1 end pcall(function() local _, s = pairs(string) s.format = function() return '12' end end)",
+      "function f(x) return -1 end pcall(function() getmetatable('').__index = { format = function() return '12' end } end)",
+      "function f(x) return -1 end pcall(rawset, string, 'format', function() return '12' end)",
+      "function f(x) return -1 end pcall(setmetatable, _ENV, { __index = function() return function() return true end end })",
+      // Objects with metamethods: no comparison with a number or a string calls them.
+      "local yes = { __eq = function() return true end, __lt = function() return true end, "
+      "__le = function() return true end, __tostring = function() return '3' end, __concat = function() return '12' end, "
+      "__len = function() return 1 end, __index = function() return 3 end, __call = function() return 3 end } "
+      "function f(x) return setmetatable({}, yes) end",
+      // A test that returns the solution's value: only `true` passes.
+      "function f(x) return setmetatable({}, { __eq = function() return true end }) end",
+      // A coroutine that yields across the test: no test state survives it.
+      "function f(x) coroutine.yield() end",
+      "function f(x) while true do end end",
+      "function f(x) local t = {} for i = 1, 1e9 do t[i] = i end end",
+      "function f(x) local ok = pcall(string.rep, 'x', 1 << 40) return -1 end",
+      "function f(x) error(setmetatable({}, { __tostring = function() return 'ok' end })) end",
+  };
+  for (const char* code : hacks) {
+    SCOPED_TRACE(code);
+    auto r = run_lua(code, kTimes3, quick());
+    EXPECT_EQ(r.passed, 0) << (r.tests.empty() ? r.error : r.tests[0].error);
+  }
+  // `return f(x)` style: a truthy object from the solution is not `true`.
+  auto truthy = run_lua("function f(x) return {} end", {"return f(1)", "return f(1) ~= nil"}, quick());
+  EXPECT_FALSE(truthy.tests[0].passed);
+  EXPECT_NE(truthy.tests[0].error.find("table value"), std::string::npos) << truthy.tests[0].error;
+  EXPECT_TRUE(truthy.tests[1].passed);
+}
+
+TEST(RunLua, NothingSurvivesFromOneTestToTheNext) {
+  // The solution counts its calls and answers right only on its first call in a state: with
+  // a fresh state per test every test sees the first call. Writes to globals, to string and
+  // to the solution's upvalues are all gone at the next test.
+  auto r = run_lua("local calls = 0 function f(x) calls = calls + 1 if calls > 1 then return -1 end "
+                   "shared = (shared or 0) + 1 return x * 3 end",
+                   {"return f(1) == 3 and shared == 1", "return f(2) == 6 and shared == 1", "leak = 1 return true",
+                    "return leak == nil and f(3) == 9"},
+                   quick());
+  ASSERT_TRUE(r.loaded) << r.error;
+  EXPECT_EQ(r.passed, 4) << r.tests[0].error << r.tests[1].error << r.tests[3].error;
+}
+
+TEST(RunLua, DeepCoroutineCloseIsRefusedNotACrash) {
+  auto r = run_lua(R"lua(
+    local coro = false
+    for i = 1, 1000 do
+      local previous = coro
+      coro = coroutine.create(function()
+        local cc <close> = setmetatable({}, { __close = function()
+          if previous then assert(coroutine.close(previous)) end
+        end })
+        coroutine.yield()
+      end)
+      assert(coroutine.resume(coro))
+    end
+    assert(coroutine.close(coro))
+  )lua",
+                   {"return true"}, quick());
+  EXPECT_FALSE(r.loaded);
+  EXPECT_NE(r.error.find("nested more than 100 deep"), std::string::npos) << r.error;
+}
+
+TEST(RunLua, TestStringsAreNotCopiedAndMessagesAreCapped) {
+  // 32 tests that are one 4 MiB string (a comment) and a solution raising 1 MiB errors.
+  const std::string big = "--" + std::string(4 << 20, 'c') + "\nreturn f(1)";
+  std::vector<std::string_view> tests(32, big);
+  RunLuaLimits l = quick();
+  l.memory_bytes = 16u << 20;
+  auto r = run_lua("function f(x) error(('e'):rep(1 << 20)) end", tests, l);
+  ASSERT_TRUE(r.loaded) << r.error;
+  ASSERT_EQ(r.tests.size(), 32u);
+  for (const auto& t : r.tests) {
+    EXPECT_FALSE(t.passed);
+    EXPECT_LE(t.error.size(), kTestErrorBytes + 64);
+    EXPECT_NE(t.error.find("more bytes of this message cut"), std::string::npos) << t.error.substr(0, 200);
+  }
+}

@@ -143,3 +143,109 @@ TEST(Scorer, SamplesCrossTheWorkerSocketIntact) {
   EXPECT_EQ(b.groups[0][1].score, 2.0);
   EXPECT_EQ(b.groups[0][1].metrics.at("len"), 11.0);
 }
+
+namespace {
+
+// A value nested `levels` containers deep (built by moves: copying it would recurse).
+json nested(int levels) {
+  json v = 1;
+  for (int i = 0; i < levels; ++i) {
+    json a = json::array();
+    a.push_back(std::move(v));
+    v = std::move(a);
+  }
+  return v;
+}
+
+const char* kCount = "function reward(s) return s.n end";
+
+}  // namespace
+
+TEST(Scorer, HostileRowsGetAPerRowErrorAndTheRestAreScored) {
+  for (int workers : {0, 1}) {
+    SCOPED_TRACE(workers);
+    Scorer scorer(kCount, "count.lua", options(workers));
+    // Rows: fine, within the limit (the sample object + 199 arrays = 200 levels), one level
+    // past it, 300 levels, 100,000 levels (used to overflow the C stack of `grpo reward`).
+    const int depths[] = {0, 199, 200, 300, 100000};
+    std::vector<SampleGroup> groups(std::size(depths));
+    for (size_t g = 0; g < std::size(depths); ++g) {
+      for (int s = 0; s < 2; ++s) {
+        json sample = {{"n", static_cast<int>(g * 10 + s)}};
+        if (depths[g] > 0) sample["deep"] = nested(depths[g]);
+        groups[g].push_back(std::move(sample));
+      }
+    }
+    ScoredBatch b = scorer.score(groups);
+    for (size_t g = 0; g < groups.size(); ++g)
+      for (int s = 0; s < 2; ++s) {
+        const SampleResult& r = b.groups[g][static_cast<size_t>(s)];
+        if (depths[g] < 200) {
+          EXPECT_EQ(r.status, ScoreStatus::ok) << g << ": " << r.error;
+          EXPECT_EQ(r.score, static_cast<double>(g * 10 + s));
+        } else {
+          EXPECT_EQ(r.status, ScoreStatus::error) << g;
+          EXPECT_EQ(r.score, -1.0);
+          EXPECT_NE(r.error.find("deeper than 200 levels"), std::string::npos) << r.error;
+        }
+      }
+    EXPECT_EQ(scorer.stats().workers_crashed, 0);
+    EXPECT_EQ(scorer.stats().workers_killed, 0);
+    // The same scorer goes on scoring.
+    std::vector<SampleGroup> next(1);
+    next[0].push_back(json{{"n", 7}});
+    EXPECT_EQ(scorer.score(next).groups[0][0].score, 7.0);
+  }
+}
+
+TEST(Scorer, GroupScriptsRefuseAHostileRowAsAGroup) {
+  Scorer pool("function reward_group(ss) local o = {} for i, s in ipairs(ss) do o[i] = s.n end return o end", "g.lua",
+              options(1));
+  std::vector<SampleGroup> groups(2);
+  groups[0].push_back(json{{"n", 1}});
+  json bad = {{"n", 2}};
+  bad["deep"] = nested(500);
+  groups[1].push_back(std::move(bad));
+  groups[1].push_back(json{{"n", 3}});
+  ScoredBatch b = pool.score(groups);
+  EXPECT_EQ(b.groups[0][0].score, 1.0);
+  EXPECT_EQ(b.groups[1][0].status, ScoreStatus::error);
+  EXPECT_EQ(b.groups[1][1].status, ScoreStatus::error);
+  EXPECT_NE(b.groups[1][1].error.find("deeper than 200 levels"), std::string::npos) << b.groups[1][1].error;
+  EXPECT_EQ(pool.stats().workers_crashed, 0);
+}
+
+TEST(Scorer, HookBypassesEndInProcessWithoutAKill) {
+  // Each of these used to run with no hook and end only when the parent killed the worker.
+  const char* src = R"lua(
+    local a = {}
+    a.xpcall = function() xpcall(function() while true do end end, function() while true do end end) end
+    a.close = function()
+      local co = coroutine.create(function()
+        local x <close> = setmetatable({}, { __close = function() while true do end end })
+        while true do end
+      end)
+      coroutine.resume(co)
+      coroutine.close(co)
+    end
+    a.rep = function() return #string.rep("", math.maxinteger) end
+    a.move = function() table.move({}, 1, math.maxinteger - 1, 2) end
+    function reward(s) if s.attack then return a[s.attack]() end return 1 end
+  )lua";
+  ScorerOptions o = options(1);
+  o.script.limits.timeout_ms = 2000;
+  o.kill_grace_ms = 1000;
+  Scorer pool(src, "bypass.lua", o);
+  std::vector<SampleGroup> groups(1);
+  for (const char* attack : {"xpcall", "close", "rep", "move"}) groups[0].push_back(json{{"attack", attack}});
+  groups[0].push_back(json::object());
+  ScoredBatch b = pool.score(groups);
+  EXPECT_EQ(b.groups[0][0].status, ScoreStatus::budget) << b.groups[0][0].error;
+  EXPECT_EQ(b.groups[0][1].status, ScoreStatus::budget) << b.groups[0][1].error;
+  EXPECT_EQ(b.groups[0][2].status, ScoreStatus::ok) << b.groups[0][2].error;
+  EXPECT_EQ(b.groups[0][2].score, 0.0);
+  EXPECT_EQ(b.groups[0][3].status, ScoreStatus::budget) << b.groups[0][3].error;
+  EXPECT_EQ(b.groups[0][4].score, 1.0);
+  EXPECT_EQ(pool.stats().workers_killed, 0);
+  EXPECT_EQ(pool.stats().workers_crashed, 0);
+}

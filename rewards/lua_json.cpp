@@ -153,14 +153,30 @@ struct JsonText {
       }
       if (p >= end) fail("unterminated string");
       switch (*p++) {
-        case '"': luaL_addchar(&b, '"'); break;
-        case '\\': luaL_addchar(&b, '\\'); break;
-        case '/': luaL_addchar(&b, '/'); break;
-        case 'b': luaL_addchar(&b, '\b'); break;
-        case 'f': luaL_addchar(&b, '\f'); break;
-        case 'n': luaL_addchar(&b, '\n'); break;
-        case 'r': luaL_addchar(&b, '\r'); break;
-        case 't': luaL_addchar(&b, '\t'); break;
+        case '"':
+          luaL_addchar(&b, '"');
+          break;
+        case '\\':
+          luaL_addchar(&b, '\\');
+          break;
+        case '/':
+          luaL_addchar(&b, '/');
+          break;
+        case 'b':
+          luaL_addchar(&b, '\b');
+          break;
+        case 'f':
+          luaL_addchar(&b, '\f');
+          break;
+        case 'n':
+          luaL_addchar(&b, '\n');
+          break;
+        case 'r':
+          luaL_addchar(&b, '\r');
+          break;
+        case 't':
+          luaL_addchar(&b, '\t');
+          break;
         case 'u': {
           unsigned cp = hex4();
           if (cp >= 0xD800 && cp <= 0xDBFF) {

@@ -494,8 +494,7 @@ CallOutcome Sandbox::pcall_with(int nargs, int nresults, long long instructions,
   if (rc != LUA_OK) {
     size_t n = 0;
     const char* msg = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : nullptr;
-    out.message = msg ? cap_message(std::string_view(msg, n))
-                      : "(error object is not a string)";
+    out.message = msg ? cap_message(std::string_view(msg, n)) : "(error object is not a string)";
     lua_pop(L, 1);
   } else {
     lua_settop(L, fidx - 1);
@@ -543,8 +542,9 @@ void freeze_top(Sandbox& sb, const FreezeCtx& c, int depth) {
   luaL_checkstack(L, 8, "freeze");
   const int t = lua_type(L, -1);
   if (t == LUA_TTHREAD)
-    luaL_error(L, "top-level setup keeps a coroutine; it would carry state from one sample to the next "
-                  "(create coroutines inside reward())");
+    luaL_error(L,
+               "top-level setup keeps a coroutine; it would carry state from one sample to the next "
+               "(create coroutines inside reward())");
   if (t == LUA_TTABLE) {
     if (is_readonly(L, -1)) return;
     lua_pushvalue(L, -1);
@@ -579,8 +579,9 @@ void freeze_top(Sandbox& sb, const FreezeCtx& c, int depth) {
     // Light C functions (every library function here) have no upvalues; a C closure with
     // upvalues is a coroutine.wrap function or a string.gmatch iterator: state.
     if (lua_getupvalue(L, -1, 1) != nullptr)
-      luaL_error(L, "top-level setup keeps a coroutine.wrap function or a string.gmatch iterator; it would carry "
-                    "state from one sample to the next (create it inside reward())");
+      luaL_error(L,
+                 "top-level setup keeps a coroutine.wrap function or a string.gmatch iterator; it would carry "
+                 "state from one sample to the next (create it inside reward())");
     return;
   }
   lua_pushvalue(L, -1);

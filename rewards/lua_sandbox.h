@@ -114,8 +114,8 @@ class Sandbox {
   long long budget_left_ = 0;
   std::chrono::steady_clock::time_point deadline_{};
   CallStatus tripped_ = CallStatus::ok;
-  bool memory_refused_ = false;  // some allocation was refused during this call
-  bool memory_failed_ = false;   // ... and refused again after Lua's emergency collection: an error was raised
+  bool memory_refused_ = false;        // some allocation was refused during this call
+  bool memory_failed_ = false;         // ... and refused again after Lua's emergency collection: an error was raised
   const void* refused_ptr_ = nullptr;  // the last refused request, to recognise Lua's retry
   size_t refused_size_ = 0;
   bool in_call_ = false;

@@ -28,8 +28,8 @@ int run_test(lua_State* L) {
   lua_createtable(L, 0, 2);
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, 3);      // B reads through to the solution's globals
-  lua_createtable(L, 0, 1);    // 4: T, the test's own globals
+  lua_setmetatable(L, 3);    // B reads through to the solution's globals
+  lua_createtable(L, 0, 1);  // 4: T, the test's own globals
   lua_pushvalue(L, 4);
   lua_setfield(L, 4, "_G");
   lua_createtable(L, 0, 2);
@@ -87,7 +87,8 @@ RunLuaResult run_lua(std::string_view code, const std::vector<std::string_view>&
     TestOutcome t;
     if (!sb && Clock::now() >= deadline) {
       // Compiling is not counted by the hook: past the deadline, no further state is built.
-      t.error = "timeout: the wall-clock limit of " + std::to_string(limits.timeout_ms) + " ms ran out before this test";
+      t.error =
+          "timeout: the wall-clock limit of " + std::to_string(limits.timeout_ms) + " ms ran out before this test";
     } else if (!sb && !(sb = load_solution(code, sl, deadline, parent, &t.error))) {
       t.error = cap_message("the solution did not load again for this test: " + t.error, kTestErrorBytes);
     } else if (lua_State* L = sb->L(); !sb->load_text(tests[i], "=test " + std::to_string(i + 1), &t.error)) {

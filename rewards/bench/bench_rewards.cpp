@@ -135,14 +135,15 @@ int main(int argc, char** argv) {
         return r.passed / r.total
       end)lua";
     RewardScript script(code_script, "code.lua", options);
-    const nlohmann::json sample = {{"completion", "function f(x)\n  if x > 7 then\n    return 0\n  end\n  return x\nend"},
-                                   {"tests", {"return f(3) == 3", "return f(8) == 0", "return f(7) == 7"}}};
+    const nlohmann::json sample = {
+        {"completion", "function f(x)\n  if x > 7 then\n    return 0\n  end\n  return x\nend"},
+        {"tests", {"return f(3) == 3", "return f(8) == 0", "return f(7) == 7"}}};
     const int m = n / 20 > 0 ? n / 20 : 1;
     auto t0 = Clock::now();
     double sum = 0;
     for (int i = 0; i < m; ++i) sum += script.score(sample, 1).score;
-    print({"code reward: run_lua, 3 tests (in process)", m, std::chrono::duration<double>(Clock::now() - t0).count(),
-           1, sum});
+    print({"code reward: run_lua, 3 tests (in process)", m, std::chrono::duration<double>(Clock::now() - t0).count(), 1,
+           sum});
   }
   std::printf(
       "\nper thread = samples/s divided by the threads or worker processes used; sum = total score "

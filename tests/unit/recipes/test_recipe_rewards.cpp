@@ -71,7 +71,8 @@ TEST(RecipeRewards, CodeRewardIsNotFooledByHackedSolutions) {
       "assert = function() end error = function() end function f(x) return -12345 end",
       "function f(x) return setmetatable({}, { __eq = function() return true end, __lt = function() return true end, "
       "__le = function() return true end, __index = function() return 0 end, __len = function() return 0 end, "
-      "__tostring = function() return '0' end, __concat = function() return '' end, __call = function() return 0 end }) end",
+      "__tostring = function() return '0' end, __concat = function() return '' end, __call = function() return 0 end "
+      "}) end",
       "pcall(function() local _, s = pairs(string) s.rep = function() return 'x' end end) "
       "pcall(function() getmetatable('').__eq = function() return true end end) function f(x) return 'nope' end",
       "pcall(setmetatable, _G, { __index = function() return function() return true end end }) f = nil",

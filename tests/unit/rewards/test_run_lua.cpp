@@ -120,13 +120,17 @@ TEST(RunLua, WrongSolutionsCannotFakePasses) {
       "function f(x) return -1 end function type() return 'number' end function tostring() return '3' end "
       "function select() return 1 end",
       "function f(x) return -1 end _G.assert = function() end _ENV.error = function() end",
-      "function f(x) return -1 end pcall(function() local _, s = pairs(string) s.format = function() return '12' end end)",
-      "function f(x) return -1 end pcall(function() getmetatable('').__index = { format = function() return '12' end } end)",
+      "function f(x) return -1 end pcall(function() local _, s = pairs(string) s.format = function() return '12' end "
+      "end)",
+      "function f(x) return -1 end pcall(function() getmetatable('').__index = { format = function() return '12' end } "
+      "end)",
       "function f(x) return -1 end pcall(rawset, string, 'format', function() return '12' end)",
-      "function f(x) return -1 end pcall(setmetatable, _ENV, { __index = function() return function() return true end end })",
+      "function f(x) return -1 end pcall(setmetatable, _ENV, { __index = function() return function() return true end "
+      "end })",
       // Objects with metamethods: no comparison with a number or a string calls them.
       "local yes = { __eq = function() return true end, __lt = function() return true end, "
-      "__le = function() return true end, __tostring = function() return '3' end, __concat = function() return '12' end, "
+      "__le = function() return true end, __tostring = function() return '3' end, __concat = function() return '12' "
+      "end, "
       "__len = function() return 1 end, __index = function() return 3 end, __call = function() return 3 end } "
       "function f(x) return setmetatable({}, yes) end",
       // A test that returns the solution's value: only `true` passes.
@@ -154,11 +158,12 @@ TEST(RunLua, NothingSurvivesFromOneTestToTheNext) {
   // The solution counts its calls and answers right only on its first call in a state: with
   // a fresh state per test every test sees the first call. Writes to globals, to string and
   // to the solution's upvalues are all gone at the next test.
-  auto r = run_lua("local calls = 0 function f(x) calls = calls + 1 if calls > 1 then return -1 end "
-                   "shared = (shared or 0) + 1 return x * 3 end",
-                   {"return f(1) == 3 and shared == 1", "return f(2) == 6 and shared == 1", "leak = 1 return true",
-                    "return leak == nil and f(3) == 9"},
-                   quick());
+  auto r = run_lua(
+      "local calls = 0 function f(x) calls = calls + 1 if calls > 1 then return -1 end "
+      "shared = (shared or 0) + 1 return x * 3 end",
+      {"return f(1) == 3 and shared == 1", "return f(2) == 6 and shared == 1", "leak = 1 return true",
+       "return leak == nil and f(3) == 9"},
+      quick());
   ASSERT_TRUE(r.loaded) << r.error;
   EXPECT_EQ(r.passed, 4) << r.tests[0].error << r.tests[1].error << r.tests[3].error;
 }

@@ -13,10 +13,19 @@ std::vector<JsonlLine> parse_jsonl(const std::string& text, const std::string& s
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json value = nlohmann::json::parse(line, nullptr, false);
-    if (value.is_discarded()) {
+    bool too_deep = false;
+    // Values past the depth bound are dropped while parsing (returning false), so nothing deep is
+    // ever built, and the line is reported.
+    const nlohmann::json::parser_callback_t bound = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > kMaxJsonlDepth) too_deep = true;
+      return depth <= kMaxJsonlDepth;
+    };
+    nlohmann::json value = nlohmann::json::parse(line, bound, false);
+    if (value.is_discarded() || too_deep) {
       if (bad == BadJsonlLine::kSkip) continue;
-      throw file_error(source, "line " + std::to_string(n), "is not valid JSON (one JSON value per line expected)");
+      throw file_error(source, "line " + std::to_string(n),
+                       too_deep ? "nests deeper than " + std::to_string(kMaxJsonlDepth) + " levels"
+                                : "is not valid JSON (one JSON value per line expected)");
     }
     rows.push_back({std::move(value), n});
   }

@@ -19,6 +19,11 @@ enum class BadJsonlLine {
   kSkip,   // such lines are left out (a run's own logs, whose last line a kill may have cut)
 };
 
+// Values nested deeper than this are bad lines: the parser is iterative, but copying, comparing
+// and printing a JSON value recurse, so a hostile row 100,000 levels deep would overflow the
+// stack of whatever touched it next. (The reward sandbox allows 200 levels: rewards/lua_json.h.)
+constexpr int kMaxJsonlDepth = 256;
+
 // Blank lines are skipped. A missing file throws file_error, as read_file does.
 std::vector<JsonlLine> read_jsonl(const std::string& path, BadJsonlLine bad = BadJsonlLine::kThrow);
 // The same over text already in memory; `source` names it in errors.

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "common/sha256.h"
 #include "rewards/helper_lib.h"
 #include "rewards/lua_json.h"
 #include "rewards/wire.h"

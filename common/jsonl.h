@@ -25,9 +25,12 @@ enum class BadJsonlLine {
 constexpr int kMaxJsonlDepth = 256;
 
 // Blank lines are skipped. A missing file throws file_error, as read_file does.
-std::vector<JsonlLine> read_jsonl(const std::string& path, BadJsonlLine bad = BadJsonlLine::kThrow);
+// `max_depth`: a reader whose consumer checks depth itself (the reward scorer gives a row nested
+// past its own limit a per-row error) may allow more, up to what the stack holds.
+std::vector<JsonlLine> read_jsonl(const std::string& path, BadJsonlLine bad = BadJsonlLine::kThrow,
+                                  int max_depth = kMaxJsonlDepth);
 // The same over text already in memory; `source` names it in errors.
 std::vector<JsonlLine> parse_jsonl(const std::string& text, const std::string& source,
-                                   BadJsonlLine bad = BadJsonlLine::kThrow);
+                                   BadJsonlLine bad = BadJsonlLine::kThrow, int max_depth = kMaxJsonlDepth);
 
 }  // namespace grpo

@@ -69,10 +69,14 @@ std::vector<SampleGroup> build_groups(const std::string& data_path, const std::v
 
 }  // namespace
 
+// Rows nested past the scorer's own limit (kMaxJsonDepth) get a per-row error there; past this
+// one the whole file is refused here, before a recursive copy could overflow the stack.
+constexpr int kMaxRowDepth = 4096;
+
 std::vector<SampleGroup> sample_groups_from_files(const std::string& data_path, const std::string& completions_path) {
-  const auto rows = read_jsonl(data_path);
+  const auto rows = read_jsonl(data_path, BadJsonlLine::kThrow, kMaxRowDepth);
   if (completions_path.empty()) return build_groups(data_path, rows, completions_path, nullptr);
-  const auto completions = read_jsonl(completions_path);
+  const auto completions = read_jsonl(completions_path, BadJsonlLine::kThrow, kMaxRowDepth);
   return build_groups(data_path, rows, completions_path, &completions);
 }
 

@@ -7,6 +7,7 @@
 
 #include <cmath>
 
+#include "actor/weights/weight_sync.h"
 #include "common/sha256.h"
 #include "model/checkpoint.h"
 #include "model/config.h"

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "actor/step_collector.h"
+#include "learner/checkpoint_dir.h"  // remove_tree: std::filesystem::remove_all crashes with LibTorch linked
 
 namespace grpo::actor {
 namespace {
@@ -16,7 +17,7 @@ namespace fs = std::filesystem;
 
 std::string fresh_dir(const std::string& name) {
   auto dir = fs::temp_directory_path() / ("grpo_collect_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  grpo::learner::remove_tree(fs::path(dir).string());
   return dir.string();
 }
 

@@ -9,6 +9,7 @@
 
 #include "actor/train_loop.h"
 #include "common/jsonl.h"
+#include "learner/checkpoint_dir.h"  // remove_tree: std::filesystem::remove_all crashes with LibTorch linked
 #include "learner/recipe.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
@@ -22,7 +23,7 @@ namespace fs = std::filesystem;
 // below 256 (tests/e2e/lib.sh's tiny_setup), in a fresh folder.
 std::string tiny_run_folder(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("grpo_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  grpo::learner::remove_tree(fs::path(dir).string());
   fs::create_directories(dir);
   model::CausalLM lm(model::load_config(std::string(GRPO_SOURCE_DIR) + "/model/configs/tiny_direct_q.json"));
   model::init_weights(lm, 2);
@@ -74,7 +75,7 @@ TEST(TrainLoop, GroupsOlderThanMaxStalenessAreRefusedAndSampledAgain) {
   EXPECT_GE(stale, 4.0) << "no group was refused as too old";
   EXPECT_GE(dispatched, 5 * 4 + 4) << "refused groups were not sampled again";
   EXPECT_TRUE(fs::exists(run + "/checkpoints/step-5/model.safetensors"));
-  fs::remove_all(dir);
+  grpo::learner::remove_tree(fs::path(dir).string());
 }
 
 }  // namespace

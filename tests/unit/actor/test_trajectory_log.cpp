@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "actor/trajectory_log.h"
+#include "learner/checkpoint_dir.h"  // remove_tree: std::filesystem::remove_all crashes with LibTorch linked
 
 using namespace grpo::actor;
 namespace fs = std::filesystem;
@@ -13,7 +14,7 @@ namespace {
 
 std::string fresh_dir(const std::string& name) {
   auto dir = fs::temp_directory_path() / ("grpo_wal_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  grpo::learner::remove_tree(fs::path(dir).string());
   return dir.string();
 }
 

@@ -40,9 +40,9 @@ out="$(check_run "$work/ranks" 3 4 2>&1)" && ok || bad "ranks: $out"
 [ "$(metric_sum "$work/ranks" runtime/refused_messages)" -ge 1 ] && ok || bad "the refusal is not in the metrics"
 
 # A rank that dies is noticed by its silence (no waitpid across hosts): 1 learner + 2 rollout +
-# 1 reward ranks, rollout rank 2 is killed from outside (SIGKILL) once step 1 is logged; after
+# 1 reward ranks, 12 steps, rollout rank 2 is killed from outside (SIGKILL) once step 1 is logged; after
 # heartbeat_timeout_s its prompts go to the other rollout rank and the run finishes.
-actor_recipe hb 4 '{ "rollout_workers": 2, "reward_workers": 1, "heartbeat_timeout_s": 2 }'
+actor_recipe hb 12 '{ "rollout_workers": 2, "reward_workers": 1, "heartbeat_timeout_s": 2 }'
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 rank4() {
   RANK=$1 WORLD_SIZE=4 LOCAL_RANK=$1 LOCAL_WORLD_SIZE=4 GROUP_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
@@ -55,7 +55,7 @@ wait $h0 && ok || bad "hb: learner failed: $(tail -5 "$work/hb0.log")"
 { wait $h2; } 2>/dev/null; [ $? = 137 ] && ok || bad "hb: rollout rank 2 should have died of the kill"
 wait $h1 && ok || bad "hb: rollout rank 1 failed"
 wait $h3 && ok || bad "hb: reward rank failed"
-out="$(check_run "$work/hb" 4 4 2>&1)" && ok || bad "hb: $out"
+out="$(check_run "$work/hb" 12 4 2>&1)" && ok || bad "hb: $out"
 grep -q '"event":"lost".*"reason":"no heartbeat for 2000 ms"' "$work/hb/workers.jsonl" && ok \
   || bad "hb: the silent rank was not declared lost: $(cat "$work/hb/workers.jsonl")"
 [ "$(metric_sum "$work/hb" prompts/reassigned)" -ge 1 ] && ok || bad "hb: its prompts were not reassigned"

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace grpo::model {
@@ -31,8 +32,8 @@ struct ActivationTap {
 };
 
 // The record site: `scope` is the module's path ("model.layers.3.self_attn"), `name` its child.
-inline void tap_record(ActivationTap* tap, const std::string& scope, const char* name, const torch::Tensor& value) {
-  if (tap) tap->record(scope + "." + name, value);
+inline void tap_record(ActivationTap* tap, std::string_view scope, const char* name, const torch::Tensor& value) {
+  if (tap) tap->record(std::string(scope) + "." + name, value);
 }
 
 }  // namespace grpo::model

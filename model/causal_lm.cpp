@@ -50,7 +50,7 @@ LMOutput CausalLMImpl::forward(const torch::Tensor& tokens, const torch::Tensor&
   check_tokens(tokens, config.vocab_size);
   auto mask = attention_mask.defined() ? attention_mask : torch::ones_like(tokens);
   auto pos = positions.defined() ? positions : default_positions(tokens, 0);
-  auto h = model->embed_tokens(tokens);                     // [B, S, hidden]
+  auto h = model->embed_tokens(tokens);  // [B, S, hidden]
   tap_record(tap, "model", "embed_tokens", h);
   auto [cos, sin] = rotary_.cos_sin(pos, h.scalar_type());  // [B, S, R/2]
   auto allowed = causal_allowed(mask, 0, tokens.size(1));   // [B, S, S]
@@ -72,7 +72,8 @@ LMOutput CausalLMImpl::forward_latent(const torch::Tensor& tokens, const LatentS
   LMOutput out;
   if (want_routing) out.routing.resize(model->layers->size());
   for (size_t l = 0; l < model->layers->size(); ++l)
-    h = model->layers[l]->as<DecoderLayerImpl>()->forward_absorbed(h, step, l, want_routing ? &out.routing[l] : nullptr);
+    h = model->layers[l]->as<DecoderLayerImpl>()->forward_absorbed(h, step, l,
+                                                                   want_routing ? &out.routing[l] : nullptr);
   out.hidden = model->norm(h);
   out.logits = lm_head(out.hidden);
   tap_record(step.tap, "model", "norm", out.hidden);

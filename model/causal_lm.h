@@ -4,7 +4,8 @@
 //    reference the inference path is tested against;
 //  - forward_latent() / forward_mtp_latent(): THE inference path (absorbed attention over a
 //    LatentStore). Rollouts run it over the paged cache (rollout/paged_forward.h);
-//    forward_cached() is the same over a contiguous LatentCache (tests, benchmarks). Module and parameter names match transformers' DeepseekV3ForCausalLM
+//    forward_cached() is the same over a contiguous LatentCache (tests, benchmarks). Module and parameter names match
+//    transformers' DeepseekV3ForCausalLM
 // (`model.layers.N.self_attn.q_a_proj.weight`, ...); the MTP modules live in `mtp.K.*` here and
 // map to `model.layers.{num_hidden_layers+K}.*` in checkpoints (model/weights.h).
 #pragma once
@@ -63,8 +64,7 @@ class CausalLMImpl : public torch::nn::Module {
   // (prefill: S = prompt or a chunk of it; decode step: S = 1) and returns their logits.
   // positions undefined = cache.length + 0..S-1.
   LMOutput forward_cached(const torch::Tensor& tokens, LatentCache& cache, const torch::Tensor& attention_mask = {},
-                          const torch::Tensor& positions = {}, bool want_routing = false,
-                          ActivationTap* tap = nullptr);
+                          const torch::Tensor& positions = {}, bool want_routing = false, ActivationTap* tap = nullptr);
 
   // MTP logits: module k (1-based) at position i predicts t_{i+k+1}; chained through h^{k-1}.
   // `main` is the forward() output for the same tokens/mask/positions. Returns D tensors [B, S, V]

@@ -100,9 +100,10 @@ torch::Tensor MLAImpl::forward_absorbed(const torch::Tensor& x, const LatentStep
 torch::Tensor MLAImpl::attend_absorbed(const torch::Tensor& q_nope, const torch::Tensor& q_pe, const torch::Tensor& kv,
                                        const torch::Tensor& pe, const torch::Tensor& allowed, ActivationTap* tap) {
   // FP8 kv_b_proj is dequantized here, as DeepSeek's absorb path does.
-  auto w = dense_weight(kv_b_proj).to(q_nope.scalar_type()).view({heads_, nope_ + v_, kv_rank_});  // [H, nope+v, kv_rank]
-  auto w_uk = w.narrow(1, 0, nope_);                                                               // [H, nope, kv_rank]
-  auto w_uv = w.narrow(1, nope_, v_);                                                              // [H, v, kv_rank]
+  auto w =
+      dense_weight(kv_b_proj).to(q_nope.scalar_type()).view({heads_, nope_ + v_, kv_rank_});  // [H, nope+v, kv_rank]
+  auto w_uk = w.narrow(1, 0, nope_);                                                          // [H, nope, kv_rank]
+  auto w_uv = w.narrow(1, nope_, v_);                                                         // [H, v, kv_rank]
   auto q_latent = torch::einsum("bshd,hdc->bshc", {q_nope, w_uk});  // [B, S, H, kv_rank] = W_UKᵀ q_nope
   // Per head this is MQA with d_k = kv_rank + R over the shared cache rows.
   auto scores = (torch::einsum("bshc,btc->bhst", {q_latent, kv}) + torch::einsum("bshr,btr->bhst", {q_pe, pe})) *

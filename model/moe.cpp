@@ -55,7 +55,9 @@ torch::Tensor MoEImpl::forward(const torch::Tensor& x, RouterOutput* routing, co
   RouterOutput r = gate(flat);
   // Packed (decoding) or the modules' own weights: the same experts, only the GEMM operands differ.
   const ExpertFn expert =
-      layout ? ExpertFn([&](int64_t e, const torch::Tensor& b) { return layout->experts[static_cast<size_t>(e)].forward(b); })
+      layout ? ExpertFn([&](int64_t e, const torch::Tensor& b) {
+        return layout->experts[static_cast<size_t>(e)].forward(b);
+      })
              : ExpertFn([&](int64_t e, const torch::Tensor& b) { return experts[e]->as<MLPImpl>()->forward(b); });
   auto out = moe_routed_combine(expert, static_cast<int64_t>(experts->size()), flat, r.indices, r.weights);
   out = out.view(x.sizes());

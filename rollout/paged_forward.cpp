@@ -81,13 +81,15 @@ class PagedStore : public model::LatentStore {
 void PagedModel::repack() {
   std::vector<model::PackedFFN> packed;
   auto add = [&](model::DecoderLayerImpl& layer) {
-    auto p = model::pack_ffn(layer.mlp_dense.get(), layer.mlp_moe.get());
+    auto p = layer.mlp_dense ? model::pack_ffn(layer.mlp_dense.get(), nullptr)
+                             : model::pack_ffn(nullptr, layer.mlp_moe.get());
     if (p) packed.push_back(std::move(*p));
     return p.has_value();
   };
   // All layers or none: a model with any FP8 FFN keeps linear_forward everywhere.
   bool ok = true;
-  for (size_t l = 0; l < lm_->model->layers->size(); ++l) ok = ok && add(*lm_->model->layers[l]->as<model::DecoderLayerImpl>());
+  for (size_t l = 0; l < lm_->model->layers->size(); ++l)
+    ok = ok && add(*lm_->model->layers[l]->as<model::DecoderLayerImpl>());
   for (size_t k = 0; k < lm_->mtp->size(); ++k) ok = ok && add(*lm_->mtp[k]->as<model::MTPLayerImpl>());
   if (!ok) packed.clear();
   packed_ = std::move(packed);

@@ -5,7 +5,7 @@ q_a_layernorm / q_b_proj or q_proj, kv_a_proj_with_mqa (the latent, k_pe not yet
 kv_a_layernorm (what the cache holds), o_proj (the attention output), post_attention_layernorm,
 mlp (the MoE or MLP output), the layer output; norm; lm_head) compared with the output of the
 transformers module of the same name. A mismatch is reported at the first name, in forward order,
-that differs; a deliberately changed layer-2 norm weight must be localised to that module."""
+that differs; a deliberately changed norm weight of the last layer must be localised to that module."""
 import json
 import os
 import tempfile
@@ -89,8 +89,8 @@ for cfg_name in CONFIGS:
     print(f"{tag}: {len(expected)} intermediates × {tokens.shape[0]} rows, worst rel err {worst_all[0]:.2e} "
           f"({worst_all[1]}), tolerance {TOL}")
 
-    # The test can fail, and says where: change one norm weight of layer 2 on the transformers side.
-    target = "model.layers.2.self_attn.kv_a_layernorm"
+    # The test can fail, and says where: change one norm weight of the last layer on transformers' side.
+    target = f"model.layers.{L - 1}.self_attn.kv_a_layernorm"
     with torch.no_grad():
         hf.get_submodule(target).weight.mul_(1.01)
     n = int(mask[0].sum())

@@ -58,7 +58,8 @@ void run_schedule(model::PagedLatentCache& cache, const std::vector<std::vector<
     for (size_t b = 0; b < seq.size(); ++b) {
       const auto n = std::min<int64_t>(want, static_cast<int64_t>(seq[b].size()) - done[b]);
       if (n <= 0) continue;
-      rows.push_back({&pages[b], done[b], std::vector<int64_t>(seq[b].begin() + done[b], seq[b].begin() + done[b] + n)});
+      rows.push_back(
+          {&pages[b], done[b], std::vector<int64_t>(seq[b].begin() + done[b], seq[b].begin() + done[b] + n)});
       which.push_back(b);
     }
     if (rows.empty()) return;
@@ -66,7 +67,9 @@ void run_schedule(model::PagedLatentCache& cache, const std::vector<std::vector<
     auto y = step_fn(batch, rows, which);  // [B', S', D]
     for (size_t i = 0; i < which.size(); ++i) {
       const auto n = static_cast<int64_t>(rows[i].tokens.size());
-      out[static_cast<int64_t>(which[i])].narrow(0, done[which[i]], n).copy_(y[static_cast<int64_t>(i)].narrow(0, 0, n));
+      out[static_cast<int64_t>(which[i])]
+          .narrow(0, done[which[i]], n)
+          .copy_(y[static_cast<int64_t>(i)].narrow(0, 0, n));
       done[which[i]] += n;
     }
   }
@@ -77,9 +80,9 @@ void run_schedule(model::PagedLatentCache& cache, const std::vector<std::vector<
 // Generator's greedy completions of each row (gen.{spec}.{b}.tokens / .logprobs, spec 0 and 1).
 int paged_run(const std::vector<std::string>& args) {
   if (args.size() < 3) throw Error("usage: grpo_ref paged_run CKPT INPUT.json OUT.safetensors");
-  c10::InferenceMode inference;
   CausalLM lm = model::load_checkpoint(args[0]);
   lm->eval();
+  c10::InferenceMode inference;  // as the Generator runs (after loading: parameters stay ordinary tensors)
   const auto& c = lm->config;
   Rows r = read_rows(args[1]);
   const auto rows_n = static_cast<int64_t>(r.tokens.size());
@@ -153,9 +156,9 @@ int paged_run(const std::vector<std::string>& args) {
 // OUT.safetensors.json, the names in forward order.
 int paged_tap(const std::vector<std::string>& args) {
   if (args.size() < 3) throw Error("usage: grpo_ref paged_tap CKPT INPUT.json OUT.safetensors");
-  c10::InferenceMode inference;
   CausalLM lm = model::load_checkpoint(args[0]);
   lm->eval();
+  c10::InferenceMode inference;  // as the Generator runs (after loading: parameters stay ordinary tensors)
   Rows r = read_rows(args[1]);
   rollout::PagedModel net(lm);
   net.repack();

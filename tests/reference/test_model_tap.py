@@ -29,10 +29,15 @@ TOL = 1e-4
 def hooked_forward(model, tokens):
     """Output of every named module of the model for tokens [1, S], by module name."""
     seen, hooks = {}, []
+
+    def keep(name, out):
+        out = out[0] if isinstance(out, tuple) else out
+        if torch.is_tensor(out):  # the attention returns (output, weights); the model an output object
+            seen[name] = out.detach()
+
     for name, mod in model.named_modules():
         if name:
-            hooks.append(mod.register_forward_hook(
-                lambda m, i, o, name=name: seen.__setitem__(name, (o[0] if isinstance(o, tuple) else o).detach())))
+            hooks.append(mod.register_forward_hook(lambda m, i, o, name=name: keep(name, o)))
     with torch.no_grad():
         model(input_ids=tokens)
     for h in hooks:

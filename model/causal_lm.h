@@ -1,11 +1,11 @@
 // The DeepSeek-V3 causal LM (spec §2): embed_tokens -> decoder layers -> norm -> lm_head, plus the
 // MTP modules. Two forwards:
-//  - forward() / forward_mtp(): training and scoring, attention over expanded keys/values; the
+//  - forward() / forward_mtp(): training and scoring, attention over expanded keys/values; also the
 //    reference the inference path is tested against;
 //  - forward_latent() / forward_mtp_latent(): THE inference path (absorbed attention over a
-//    LatentStore). Rollouts run it over the paged cache (rollout/paged_forward.h);
-//    forward_cached() is the same over a contiguous LatentCache (tests, benchmarks). Module and parameter names match
-//    transformers' DeepseekV3ForCausalLM
+//    LatentStore). Rollouts run it over the paged cache (rollout/paged_forward.h); forward_cached()
+//    runs it over a contiguous LatentCache (tests, benchmarks).
+// Module and parameter names match transformers' DeepseekV3ForCausalLM
 // (`model.layers.N.self_attn.q_a_proj.weight`, ...); the MTP modules live in `mtp.K.*` here and
 // map to `model.layers.{num_hidden_layers+K}.*` in checkpoints (model/weights.h).
 #pragma once

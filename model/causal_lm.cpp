@@ -46,26 +46,52 @@ void check_tokens(const torch::Tensor& tokens, int64_t vocab) {
 }  // namespace
 
 LMOutput CausalLMImpl::forward(const torch::Tensor& tokens, const torch::Tensor& attention_mask,
-                               const torch::Tensor& positions, bool want_routing) {
+                               const torch::Tensor& positions, bool want_routing, ActivationTap* tap) {
   check_tokens(tokens, config.vocab_size);
   auto mask = attention_mask.defined() ? attention_mask : torch::ones_like(tokens);
   auto pos = positions.defined() ? positions : default_positions(tokens, 0);
-  auto h = model->embed_tokens(tokens);                     // [B, S, hidden]
+  auto h = model->embed_tokens(tokens);  // [B, S, hidden]
+  tap_record(tap, "model", "embed_tokens", h);
   auto [cos, sin] = rotary_.cos_sin(pos, h.scalar_type());  // [B, S, R/2]
   auto allowed = causal_allowed(mask, 0, tokens.size(1));   // [B, S, S]
   LMOutput out;
   if (want_routing) out.routing.resize(model->layers->size());
   for (size_t l = 0; l < model->layers->size(); ++l)
     h = model->layers[l]->as<DecoderLayerImpl>()->forward(h, cos, sin, allowed,
-                                                          want_routing ? &out.routing[l] : nullptr);
+                                                          want_routing ? &out.routing[l] : nullptr, tap);
   out.hidden = model->norm(h);
   out.logits = lm_head(out.hidden);
+  tap_record(tap, "model", "norm", out.hidden);
+  if (tap) tap->record("lm_head", out.logits);
   return out;
+}
+
+LMOutput CausalLMImpl::forward_latent(const torch::Tensor& tokens, const LatentStep& step, bool want_routing) {
+  auto h = model->embed_tokens(tokens);  // [B, S, hidden]
+  tap_record(step.tap, "model", "embed_tokens", h);
+  LMOutput out;
+  if (want_routing) out.routing.resize(model->layers->size());
+  for (size_t l = 0; l < model->layers->size(); ++l)
+    h = model->layers[l]->as<DecoderLayerImpl>()->forward_absorbed(h, step, l,
+                                                                   want_routing ? &out.routing[l] : nullptr);
+  out.hidden = model->norm(h);
+  out.logits = lm_head(out.hidden);
+  tap_record(step.tap, "model", "norm", out.hidden);
+  if (step.tap) step.tap->record("lm_head", out.logits);
+  return out;
+}
+
+torch::Tensor CausalLMImpl::forward_mtp_latent(const torch::Tensor& h_main, const torch::Tensor& next_tokens,
+                                               const LatentStep& step) {
+  GRPO_CHECK(mtp->size() > 0, "the model has no MTP module (num_nextn_predict_layers = 0)");
+  auto m = mtp[0]->as<MTPLayerImpl>();
+  auto h = m->forward_mtp_absorbed(h_main, model->embed_tokens(next_tokens), step, model->layers->size());
+  return lm_head(m->shared_head->norm(h));
 }
 
 LMOutput CausalLMImpl::forward_cached(const torch::Tensor& tokens, LatentCache& cache,
                                       const torch::Tensor& attention_mask, const torch::Tensor& positions,
-                                      bool want_routing) {
+                                      bool want_routing, ActivationTap* tap) {
   check_tokens(tokens, config.vocab_size);
   const int64_t start = cache.length, s_new = tokens.size(1);
   if (tokens.size(0) != cache.batch() || start + s_new > cache.capacity())
@@ -75,17 +101,14 @@ LMOutput CausalLMImpl::forward_cached(const torch::Tensor& tokens, LatentCache& 
   auto mask = attention_mask.defined() ? attention_mask : torch::ones_like(tokens);
   auto pos = positions.defined() ? positions : default_positions(tokens, start);
   cache.valid.narrow(1, start, s_new).copy_(mask.to(torch::kBool));
-  auto h = model->embed_tokens(tokens);
-  auto [cos, sin] = rotary_.cos_sin(pos, h.scalar_type());
-  auto allowed = causal_allowed(cache.valid.narrow(1, 0, start + s_new), start, s_new);  // [B, S, start+S]
-  LMOutput out;
-  if (want_routing) out.routing.resize(model->layers->size());
-  for (size_t l = 0; l < model->layers->size(); ++l)
-    h = model->layers[l]->as<DecoderLayerImpl>()->forward_absorbed(h, cos, sin, cache.kv[l], cache.pe[l], start,
-                                                                   allowed, want_routing ? &out.routing[l] : nullptr);
+  ContiguousLatentStore store(cache, start, s_new);
+  LatentStep step;
+  std::tie(step.cos, step.sin) = rotary_.cos_sin(pos, model->embed_tokens->weight.scalar_type());
+  step.allowed = causal_allowed(cache.valid.narrow(1, 0, start + s_new), start, s_new);  // [B, S, start+S]
+  step.cache = &store;
+  step.tap = tap;
+  auto out = forward_latent(tokens, step, want_routing);
   cache.length = start + s_new;
-  out.hidden = model->norm(h);
-  out.logits = lm_head(out.hidden);
   return out;
 }
 

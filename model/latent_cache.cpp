@@ -34,6 +34,14 @@ LatentCache LatentCache::fork(int64_t times) const {
   return out;
 }
 
+std::pair<torch::Tensor, torch::Tensor> ContiguousLatentStore::write_and_read(size_t layer, const torch::Tensor& c_kv,
+                                                                              const torch::Tensor& k_pe) {
+  GRPO_CHECK(layer < cache_.kv.size(), "latent cache has no layer " + std::to_string(layer));
+  cache_.kv[layer].narrow(1, start_, s_new_).copy_(c_kv);
+  cache_.pe[layer].narrow(1, start_, s_new_).copy_(k_pe);
+  return {cache_.kv[layer].narrow(1, 0, start_ + s_new_), cache_.pe[layer].narrow(1, 0, start_ + s_new_)};
+}
+
 PagedLatentCache PagedLatentCache::allocate(const ModelConfig& c, int64_t layers, int64_t budget_bytes,
                                             int64_t page_size, torch::TensorOptions options) {
   GRPO_CHECK(page_size >= 1 && layers >= 1, "paged cache: page_size and layers must be >= 1");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/latent_store.h"
 
 namespace grpo::model {
 
@@ -29,6 +30,20 @@ struct LatentCache {
   int64_t bytes_per_token() const;
   // Each row repeated `times` times in a row (prefill a prompt once, sample G completions).
   LatentCache fork(int64_t times) const;
+};
+
+// A LatentCache as the store of one forward that appends S tokens at slot `start` of every row
+// and attends over slots [0, start + S) (CausalLMImpl::forward_cached).
+class ContiguousLatentStore : public LatentStore {
+ public:
+  ContiguousLatentStore(LatentCache& cache, int64_t start, int64_t s_new)
+      : cache_(cache), start_(start), s_new_(s_new) {}
+  std::pair<torch::Tensor, torch::Tensor> write_and_read(size_t layer, const torch::Tensor& c_kv,
+                                                         const torch::Tensor& k_pe) override;
+
+ private:
+  LatentCache& cache_;
+  int64_t start_, s_new_;
 };
 
 // Paged form: per cached layer one pool of slots [num_slots, width]; a sequence owns a list of

@@ -1,5 +1,6 @@
 #include "model/moe.h"
 
+#include "model/packed_ffn.h"
 #include "model/rms_norm.h"
 
 namespace grpo::model {
@@ -15,7 +16,13 @@ MoEImpl::MoEImpl(const ModelConfig& c) {
 
 torch::Tensor moe_routed_combine(torch::nn::ModuleList experts, const torch::Tensor& x, const torch::Tensor& indices,
                                  const torch::Tensor& weights) {
-  const int64_t n = x.size(0), k = indices.size(1), n_experts = static_cast<int64_t>(experts->size());
+  auto expert = [&](int64_t e, const torch::Tensor& block) { return experts[e]->as<MLPImpl>()->forward(block); };
+  return moe_routed_combine(expert, static_cast<int64_t>(experts->size()), x, indices, weights);
+}
+
+torch::Tensor moe_routed_combine(const ExpertFn& expert, int64_t n_experts, const torch::Tensor& x,
+                                 const torch::Tensor& indices, const torch::Tensor& weights) {
+  const int64_t n = x.size(0), k = indices.size(1);
   // Sort the N·K (token, slot) assignments by expert so each expert sees one contiguous block.
   auto flat_expert = indices.reshape({-1});  // [N·K]
   auto order =
@@ -31,7 +38,7 @@ torch::Tensor moe_routed_combine(torch::nn::ModuleList experts, const torch::Ten
   for (int64_t e = 0; e < n_experts; ++e) {
     if (count[e] == 0) continue;                       // inactive experts cost nothing
     auto block = x_sorted.narrow(0, start, count[e]);  // [n_e, hidden]
-    outputs.push_back(experts[e]->as<MLPImpl>()->forward(block));
+    outputs.push_back(expert(e, block));
     start += count[e];
   }
   if (outputs.empty()) return torch::zeros_like(x);
@@ -43,11 +50,18 @@ torch::Tensor moe_routed_combine(torch::nn::ModuleList experts, const torch::Ten
   return out.to(x.scalar_type());
 }
 
-torch::Tensor MoEImpl::forward(const torch::Tensor& x, RouterOutput* routing) {
+torch::Tensor MoEImpl::forward(const torch::Tensor& x, RouterOutput* routing, const PackedFFN* layout) {
   auto flat = x.reshape({-1, x.size(-1)});  // [N, hidden]
   RouterOutput r = gate(flat);
-  auto out = moe_routed_combine(experts, flat, r.indices, r.weights).view(x.sizes());
-  if (shared_experts) out = out + shared_experts(x);
+  // Packed (decoding) or the modules' own weights: the same experts, only the GEMM operands differ.
+  const ExpertFn expert =
+      layout ? ExpertFn([&](int64_t e, const torch::Tensor& b) {
+        return layout->experts[static_cast<size_t>(e)].forward(b);
+      })
+             : ExpertFn([&](int64_t e, const torch::Tensor& b) { return experts[e]->as<MLPImpl>()->forward(b); });
+  auto out = moe_routed_combine(expert, static_cast<int64_t>(experts->size()), flat, r.indices, r.weights);
+  out = out.view(x.sizes());
+  if (shared_experts) out = out + (layout ? layout->shared->forward(x) : shared_experts(x));
   if (routing) *routing = std::move(r);
   return out;
 }

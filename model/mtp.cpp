@@ -10,12 +10,22 @@ MTPLayerImpl::MTPLayerImpl(const ModelConfig& c, int64_t layer_index) : DecoderL
   shared_head = register_module("shared_head", SharedHead(c.hidden_size, c.rms_norm_eps));
 }
 
-torch::Tensor MTPLayerImpl::forward_mtp(const torch::Tensor& h_prev, const torch::Tensor& emb_next,
-                                        const torch::Tensor& cos, const torch::Tensor& sin,
-                                        const torch::Tensor& allowed, RouterOutput* routing) {
+torch::Tensor MTPLayerImpl::input(const torch::Tensor& h_prev, const torch::Tensor& emb_next, ActivationTap* tap) {
   // Embedding first, as vLLM/SGLang and the released weights (spec §5.1, pitfall 6).
   auto h = eh_proj(torch::cat({enorm(emb_next), hnorm(h_prev)}, /*dim=*/-1));  // [B, S, hidden]
-  return forward(h, cos, sin, allowed, routing);
+  tap_record(tap, tap_scope, "eh_proj", h);
+  return h;
+}
+
+torch::Tensor MTPLayerImpl::forward_mtp(const torch::Tensor& h_prev, const torch::Tensor& emb_next,
+                                        const torch::Tensor& cos, const torch::Tensor& sin,
+                                        const torch::Tensor& allowed, RouterOutput* routing, ActivationTap* tap) {
+  return forward(input(h_prev, emb_next, tap), cos, sin, allowed, routing, tap);
+}
+
+torch::Tensor MTPLayerImpl::forward_mtp_absorbed(const torch::Tensor& h_prev, const torch::Tensor& emb_next,
+                                                 const LatentStep& step, size_t cache_layer) {
+  return forward_absorbed(input(h_prev, emb_next, step.tap), step, cache_layer);
 }
 
 torch::Tensor mtp_loss(const std::vector<torch::Tensor>& logits, const torch::Tensor& tokens, const torch::Tensor& mask,

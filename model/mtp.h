@@ -23,7 +23,14 @@ class MTPLayerImpl : public DecoderLayerImpl {
   // h_prev: [B, S, hidden] (main model: the lm_head input); emb_next: [B, S, hidden] = Emb(t_{i+k}).
   // Returns h^k [B, S, hidden], before shared_head.norm.
   torch::Tensor forward_mtp(const torch::Tensor& h_prev, const torch::Tensor& emb_next, const torch::Tensor& cos,
-                            const torch::Tensor& sin, const torch::Tensor& allowed, RouterOutput* routing = nullptr);
+                            const torch::Tensor& sin, const torch::Tensor& allowed, RouterOutput* routing = nullptr,
+                            ActivationTap* tap = nullptr);
+  // The same block on the inference path (DecoderLayerImpl::forward_absorbed over cache layer
+  // `cache_layer` of step.cache): what speculative decoding drafts with.
+  torch::Tensor forward_mtp_absorbed(const torch::Tensor& h_prev, const torch::Tensor& emb_next, const LatentStep& step,
+                                     size_t cache_layer);
+  // The block's input, shared by both: eh_proj([enorm(emb_next) ; hnorm(h_prev)]) [B, S, hidden].
+  torch::Tensor input(const torch::Tensor& h_prev, const torch::Tensor& emb_next, ActivationTap* tap = nullptr);
 
   RMSNorm enorm{nullptr}, hnorm{nullptr};
   torch::nn::Linear eh_proj{nullptr};  // [hidden, 2·hidden]: columns [0, hidden) act on enorm(emb)

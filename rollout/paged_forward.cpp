@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "common/error.h"
-#include "model/fp8_linear.h"
 #include "model/mtp.h"
 
 namespace grpo::rollout {
@@ -53,60 +52,70 @@ PagedBatch make_paged_batch(const model::PagedLatentCache& cache, const std::vec
   return b;
 }
 
-torch::Tensor PagedModel::layer(model::DecoderLayerImpl& layer, const torch::Tensor& h, const torch::Tensor& cos,
-                                const torch::Tensor& sin, model::PagedLatentCache& cache, size_t cache_layer,
-                                const PagedBatch& b) {
-  const auto& c = lm_->config;
-  const int64_t heads = c.num_attention_heads, nope = c.qk_nope_head_dim, v = c.v_head_dim, rank = c.kv_lora_rank;
-  auto& attn = *layer.self_attn;
-  auto x = layer.input_layernorm(h);
-  auto [q_nope, q_pe] = attn.project_q(x, cos, sin);
-  auto [c_kv, k_pe] = attn.project_kv_latent(x, cos, sin);
-  auto& kv_pool = cache.kv[cache_layer];
-  auto& pe_pool = cache.pe[cache_layer];
-  kv_pool.index_copy_(0, b.write_slots, c_kv.reshape({-1, rank}).to(kv_pool.scalar_type()));
-  pe_pool.index_copy_(0, b.write_slots, k_pe.reshape({-1, k_pe.size(-1)}).to(pe_pool.scalar_type()));
-  auto kv = kv_pool.index_select(0, b.read_slots).view({b.rows, b.t, rank}).to(x.scalar_type());  // [B, T, rank]
-  auto pe = pe_pool.index_select(0, b.read_slots).view({b.rows, b.t, -1}).to(x.scalar_type());    // [B, T, R]
-  // From here exactly MLAImpl::forward_absorbed (FP8 kv_b_proj dequantized, as there).
-  auto w = model::dense_weight(attn.kv_b_proj).to(x.scalar_type()).view({heads, nope + v, rank});
-  auto w_uk = w.narrow(1, 0, nope);
-  auto w_uv = w.narrow(1, nope, v);
-  auto q_latent = torch::einsum("bshd,hdc->bshc", {q_nope, w_uk});
-  auto scores = (torch::einsum("bshc,btc->bhst", {q_latent, kv}) + torch::einsum("bshr,btr->bhst", {q_pe, pe})) *
-                c.softmax_scale();
-  auto p = model::masked_softmax(scores, b.allowed);
-  auto u = torch::einsum("bhst,btc->bshc", {p, kv});
-  auto o = torch::einsum("bshc,hdc->bshd", {u, w_uv});
-  auto h1 = h + model::linear_forward(attn.o_proj, o.flatten(-2));
-  auto y = layer.post_attention_layernorm(h1);
-  if (cache_layer < packed_.size()) return h1 + packed_ffn_forward(layer, packed_[cache_layer], y);
-  return h1 + (layer.mlp_moe ? layer.mlp_moe->forward(y, nullptr) : layer.mlp_dense(y));
+namespace {
+
+// The paged cache as the forward's LatentStore: the new latents go to the batch's write slots
+// (padding to the scratch slot 0), and each row reads back its T slots through its page list.
+class PagedStore : public model::LatentStore {
+ public:
+  PagedStore(model::PagedLatentCache& cache, const PagedBatch& b) : cache_(cache), b_(b) {}
+  std::pair<torch::Tensor, torch::Tensor> write_and_read(size_t layer, const torch::Tensor& c_kv,
+                                                         const torch::Tensor& k_pe) override {
+    GRPO_CHECK(layer < cache_.kv.size(), "paged cache has no layer " + std::to_string(layer));
+    auto& kv_pool = cache_.kv[layer];  // [slots, kv_lora_rank]
+    auto& pe_pool = cache_.pe[layer];  // [slots, R]
+    kv_pool.index_copy_(0, b_.write_slots, c_kv.reshape({-1, c_kv.size(-1)}).to(kv_pool.scalar_type()));
+    pe_pool.index_copy_(0, b_.write_slots, k_pe.reshape({-1, k_pe.size(-1)}).to(pe_pool.scalar_type()));
+    auto kv = kv_pool.index_select(0, b_.read_slots).view({b_.rows, b_.t, -1});  // [B, T, kv_lora_rank]
+    auto pe = pe_pool.index_select(0, b_.read_slots).view({b_.rows, b_.t, -1});  // [B, T, R]
+    return {kv, pe};
+  }
+
+ private:
+  model::PagedLatentCache& cache_;
+  const PagedBatch& b_;
+};
+
+}  // namespace
+
+void PagedModel::repack() {
+  std::vector<model::PackedFFN> packed;
+  auto add = [&](model::DecoderLayerImpl& layer) {
+    auto p = layer.mlp_dense ? model::pack_ffn(layer.mlp_dense.get(), nullptr)
+                             : model::pack_ffn(nullptr, layer.mlp_moe.get());
+    if (p) packed.push_back(std::move(*p));
+    return p.has_value();
+  };
+  // All layers or none: a model with any FP8 FFN keeps linear_forward everywhere.
+  bool ok = true;
+  for (size_t l = 0; l < lm_->model->layers->size(); ++l)
+    ok = ok && add(*lm_->model->layers[l]->as<model::DecoderLayerImpl>());
+  for (size_t k = 0; k < lm_->mtp->size(); ++k) ok = ok && add(*lm_->mtp[k]->as<model::MTPLayerImpl>());
+  if (!ok) packed.clear();
+  packed_ = std::move(packed);
 }
 
-model::LMOutput PagedModel::forward(model::PagedLatentCache& cache, const PagedBatch& b) {
-  auto h = lm_->model->embed_tokens(b.tokens);
-  auto [cos, sin] = rope_.cos_sin(b.positions, h.scalar_type());
-  for (size_t l = 0; l < lm_->model->layers->size(); ++l)
-    h = layer(*lm_->model->layers[l]->as<model::DecoderLayerImpl>(), h, cos, sin, cache, l, b);
-  model::LMOutput out;
-  out.hidden = lm_->model->norm(h);
-  out.logits = lm_->lm_head(out.hidden);
-  return out;
+model::LatentStep PagedModel::step(model::LatentStore& store, const PagedBatch& b, model::ActivationTap* tap) const {
+  model::LatentStep s;
+  std::tie(s.cos, s.sin) = lm_->rotary().cos_sin(b.positions, lm_->model->embed_tokens->weight.scalar_type());
+  s.allowed = b.allowed;
+  s.cache = &store;
+  s.ffn_layout = &packed_;
+  s.tap = tap;
+  return s;
+}
+
+model::LMOutput PagedModel::forward(model::PagedLatentCache& cache, const PagedBatch& b, model::ActivationTap* tap) {
+  PagedStore store(cache, b);
+  return lm_->forward_latent(b.tokens, step(store, b, tap));
 }
 
 torch::Tensor PagedModel::forward_mtp(model::PagedLatentCache& cache, const PagedBatch& b,
                                       const torch::Tensor& h_main) {
   GRPO_CHECK(lm_->mtp->size() > 0, "the model has no MTP module to draft with (num_nextn_predict_layers = 0)");
-  const size_t cache_layer = lm_->model->layers->size();
-  GRPO_CHECK(cache.kv.size() > cache_layer, "paged cache has no layer for the MTP module");
-  auto m = lm_->mtp[0]->as<model::MTPLayerImpl>();
-  auto emb = lm_->model->embed_tokens(b.tokens);
-  auto [cos, sin] = rope_.cos_sin(b.positions, emb.scalar_type());
-  // Embedding first (spec §5.1), as MTPLayerImpl::forward_mtp.
-  auto h = m->eh_proj(torch::cat({m->enorm(emb), m->hnorm(h_main)}, /*dim=*/-1));
-  h = layer(*m, h, cos, sin, cache, cache_layer, b);
-  return lm_->lm_head(m->shared_head->norm(h));
+  GRPO_CHECK(cache.kv.size() > lm_->model->layers->size(), "paged cache has no layer for the MTP module");
+  PagedStore store(cache, b);
+  return lm_->forward_mtp_latent(h_main, b.tokens, step(store, b, nullptr));
 }
 
 }  // namespace grpo::rollout

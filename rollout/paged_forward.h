@@ -2,8 +2,9 @@
 // their own length (continuous batching): row b appends its S_b new tokens at positions
 // len_b .. len_b+S_b-1 and attends over its own 0 .. len_b+S_b-1. Rows are padded to the
 // longest S; padded tokens write to the scratch slot and their outputs are ignored.
-// Same arithmetic as MLAImpl::forward_absorbed (docs/mla_cache.md), with the cache rows gathered
-// through each sequence's page list instead of read from one contiguous tensor.
+// The forward itself is the model's one inference path (CausalLMImpl::forward_latent /
+// forward_mtp_latent, docs/mla_cache.md); this file adds only where the latents live: a
+// LatentStore that scatters them into each sequence's pages and gathers its rows back.
 #pragma once
 
 #include <torch/torch.h>
@@ -11,10 +12,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/activation_tap.h"
 #include "model/causal_lm.h"
 #include "model/latent_cache.h"
-#include "model/rope.h"
-#include "rollout/decode_ffn.h"
+#include "model/packed_ffn.h"
 
 namespace grpo::rollout {
 
@@ -40,15 +41,16 @@ PagedBatch make_paged_batch(const model::PagedLatentCache& cache, const std::vec
 
 class PagedModel {
  public:
-  explicit PagedModel(model::CausalLM lm) : lm_(std::move(lm)), rope_(lm_->config) {}
+  explicit PagedModel(model::CausalLM lm) : lm_(std::move(lm)) {}
 
-  // Re-reads the FFN weights into their decode layout (rollout/decode_ffn.h); call after the
-  // weights change. Until the first call the layers' own forward is used.
-  void repack() { packed_ = pack_ffns(lm_); }
+  // Re-reads the FFN weights into their decode layout (model/packed_ffn.h); call after the
+  // weights change. Until the first call the layers' own weights are used.
+  void repack();
 
   // Main model: writes the latents of every main layer (cache layers 0..L-1) and returns logits
-  // [B, S, V] and the final hidden state [B, S, hidden] (the MTP input).
-  model::LMOutput forward(model::PagedLatentCache& cache, const PagedBatch& batch);
+  // [B, S, V] and the final hidden state [B, S, hidden] (the MTP input). `tap` (null: off)
+  // records the named intermediates (model/activation_tap.h).
+  model::LMOutput forward(model::PagedLatentCache& cache, const PagedBatch& batch, model::ActivationTap* tap = nullptr);
 
   // MTP module 1 (cache layer L): at position i, from the main hidden h_i [B, S, hidden] and the
   // next token t_{i+1} (batch.tokens), the logits for t_{i+2} [B, S, V]; as CausalLM::forward_mtp.
@@ -57,12 +59,9 @@ class PagedModel {
   model::CausalLM& lm() { return lm_; }
 
  private:
-  torch::Tensor layer(model::DecoderLayerImpl& layer, const torch::Tensor& h, const torch::Tensor& cos,
-                      const torch::Tensor& sin, model::PagedLatentCache& cache, size_t cache_layer,
-                      const PagedBatch& batch);
+  model::LatentStep step(model::LatentStore& store, const PagedBatch& batch, model::ActivationTap* tap) const;
   model::CausalLM lm_;
-  model::RotaryEmbedding rope_;
-  std::vector<PackedFFN> packed_;  // per decoder layer (main, then MTP); empty: not packed
+  std::vector<model::PackedFFN> packed_;  // per decoder layer (main, then MTP); empty: not packed
 };
 
 }  // namespace grpo::rollout

@@ -1,5 +1,5 @@
-"""MTP (spec §5) against an independent reference written here with plain torch ops (transformers
-does not run MTP layers): h'_i = eh_proj([enorm(Emb(t_{i+1})) ; hnorm(h_i)]), one decoder layer
+"""MTP (spec §5) against an independent reference with plain torch ops (model_common.mtp_reference;
+transformers does not run MTP layers): h'_i = eh_proj([enorm(Emb(t_{i+1})) ; hnorm(h_i)]), one decoder layer
 (transformers' DeepseekV3DecoderLayer with the checkpoint's layer-L weights), then
 lm_head(shared_head.norm(.)) predicting t_{i+2}; and L_MTP = λ·mean_b (1/T_b) Σ_i −log P_i[t_{i+2}]."""
 import os
@@ -10,19 +10,14 @@ from refutil import Checks, ref_tool, require
 torch, transformers, safetensors = require("torch", "transformers", "safetensors")
 from safetensors.torch import load_file  # noqa: E402
 from transformers import DeepseekV3ForCausalLM  # noqa: E402
-from transformers.models.deepseek_v3.modeling_deepseek_v3 import DeepseekV3DecoderLayer  # noqa: E402
 
-from model_common import CONFIGS, config_path, make_batch, run_ours  # noqa: E402
+from model_common import CONFIGS, config_path, make_batch, mtp_reference, run_ours  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 checks = Checks()
 tmp = tempfile.mkdtemp(prefix="grpo_test_model_mtp_")
 TOL = 1e-4  # FP32 vs FP32 through different op orders, relative to max|logit| (as test_model_hf)
 LAMBDA = 0.3  # grpo_ref model_run uses λ = 0.3 (TR §4.2, first 10T tokens)
-
-
-def rms(x, w, eps):
-    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
 
 for cfg_name in CONFIGS:
@@ -35,19 +30,6 @@ for cfg_name in CONFIGS:
     L, eps = cfg.num_hidden_layers, cfg.rms_norm_eps
     p = f"model.layers.{L}."
 
-    # The MTP block: transformers' decoder layer class, loaded with the stored layer-L weights.
-    layer = DeepseekV3DecoderLayer(cfg, layer_idx=L).float().eval()
-    sub = {}
-    E = cfg.n_routed_experts
-    for name in layer.state_dict():
-        if name == "mlp.experts.gate_up_proj":
-            sub[name] = torch.stack([torch.cat([state[p + f"mlp.experts.{e}.gate_proj.weight"],
-                                                state[p + f"mlp.experts.{e}.up_proj.weight"]]) for e in range(E)])
-        elif name == "mlp.experts.down_proj":
-            sub[name] = torch.stack([state[p + f"mlp.experts.{e}.down_proj.weight"] for e in range(E)])
-        else:
-            sub[name] = state[p + name]
-    layer.load_state_dict(sub)
     checks.check(torch.equal(state[p + "embed_tokens.weight"], state["model.embed_tokens.weight"]),
                  f"{tag}: MTP layer stores a copy of the embedding")
     checks.check(torch.equal(state[p + "shared_head.head.weight"], state["lm_head.weight"]),
@@ -55,23 +37,8 @@ for cfg_name in CONFIGS:
 
     batch, tokens, mask = make_batch(cfg.vocab_size, seed=3)
     B, S = tokens.shape
+    logits, x, h_in = mtp_reference(hf, state, tokens, mask)
     with torch.no_grad():
-        out = hf(input_ids=tokens, attention_mask=mask, output_hidden_states=True)
-        h_main = out.hidden_states[-1]  # after model.norm: the lm_head input
-        nxt = torch.zeros_like(tokens)
-        nxt[:, :-1] = tokens[:, 1:]
-        emb = torch.nn.functional.embedding(nxt, state["model.embed_tokens.weight"])
-        x = torch.cat([rms(emb, state[p + "enorm.weight"], eps), rms(h_main, state[p + "hnorm.weight"], eps)], -1)
-        h_in = x @ state[p + "eh_proj.weight"].T
-        pos = torch.arange(S)[None].expand(B, S)
-        cos_sin = hf.model.rotary_emb(h_in, pos)
-        allowed = (torch.arange(S)[None, :] <= torch.arange(S)[:, None])[None] & mask.bool()[:, None, :]
-        add_mask = torch.zeros(B, 1, S, S).masked_fill(~allowed[:, None], torch.finfo(torch.float32).min)
-        h1 = layer(h_in, attention_mask=add_mask, position_embeddings=cos_sin, position_ids=pos)
-        if isinstance(h1, tuple):
-            h1 = h1[0]
-        logits = rms(h1, state[p + "shared_head.norm.weight"], eps) @ state["lm_head.weight"].T  # [B, S, V]
-
         lp = torch.log_softmax(logits[:, : S - 2].double(), -1).gather(-1, tokens[:, 2:, None])[..., 0]
         ok = (mask[:, 2:] * mask[:, : S - 2]).double()
         loss = LAMBDA * ((-(lp * ok)).sum(1) / mask.sum(1).double()).mean()

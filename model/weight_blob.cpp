@@ -106,16 +106,6 @@ LoadReport load_blob(CausalLM& lm, const grpo::WeightBlob& blob) {
                                         "published weights (version " + std::to_string(blob.version) + ")"));
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> blob_state(CausalLM& scratch, const grpo::WeightBlob& blob) {
-  load_blob(scratch, blob);
-  std::vector<std::pair<std::string, torch::Tensor>> state;
-  for (const auto& item : scratch->named_parameters(/*recurse=*/true))
-    state.emplace_back(item.key(), item.value().detach().clone());
-  for (const auto& item : scratch->named_buffers(/*recurse=*/true))
-    state.emplace_back(item.key(), item.value().detach().clone());
-  return state;
-}
-
 std::string weights_sha256(CausalLM& lm) {
   // Hash of per-tensor hashes: one pass over each tensor's bytes, no giant concatenation.
   std::string manifest;

@@ -1,6 +1,6 @@
 // The torch side of weight publication (actor/weights/weight_sync.h is torch-free): a model's weights
-// as an grpo::WeightBlob and back, the state rollout::Generator::set_weights takes, and a hash
-// of a model's weights that actors compare to show they hold the same version.
+// as a grpo::WeightBlob and back, and a hash of a model's weights that actors compare to show
+// they hold the same version.
 //
 // Bit-exactness: "fp32" carries FP32 master weights as they are, so a rollout model loaded from
 // it equals the learner's exactly; "bf16"/"fp8" carry the learner's own quantization of its
@@ -35,11 +35,6 @@ PublishedWeights from_blob(const grpo::WeightBlob& blob);  // checks the table a
 
 // Loads a blob into `lm` directly (load_weights from its tensors).
 LoadReport load_blob(CausalLM& lm, const grpo::WeightBlob& blob);
-
-// The state Generator::set_weights takes (module names -> tensors), made by loading the blob into
-// `scratch`, a model of the generator's config and precision (FP8 or not), then copying its
-// parameters and buffers out (so `scratch` can be reused for the next version at once).
-std::vector<std::pair<std::string, torch::Tensor>> blob_state(CausalLM& scratch, const grpo::WeightBlob& blob);
 
 // Lower-case hex SHA-256 of the model's checkpoint tensors (checkpoint_tensors(lm): Hugging Face
 // names, sorted), each as name, dtype, shape and its raw bytes. Two models hash equal exactly

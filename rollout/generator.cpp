@@ -125,41 +125,6 @@ model::CausalLM& Generator::model() { return engine_->model.lm(); }
 
 void Generator::set_version(uint64_t version) { version_ = version; }
 
-void Generator::set_weights(const std::vector<std::pair<std::string, torch::Tensor>>& state, uint64_t version) {
-  auto params = model()->named_parameters(/*recurse=*/true);
-  auto buffers = model()->named_buffers(/*recurse=*/true);
-  for (const auto& [name, t] : state) {
-    const torch::Tensor* target = params.find(name);
-    if (!target) target = buffers.find(name);
-    if (!target) throw Error("set_weights: the model has no parameter named '" + name + "'");
-    if (target->sizes() != t.sizes())
-      throw Error("set_weights: '" + name + "' has shape " + c10::str(t.sizes()) + ", the model's is " +
-                  c10::str(target->sizes()));
-  }
-  std::lock_guard<std::mutex> lock(pending_mutex_);
-  pending_.emplace(state, version);
-}
-
-bool Generator::apply_pending_weights() {
-  decltype(pending_) update;
-  {
-    std::lock_guard<std::mutex> lock(pending_mutex_);
-    update.swap(pending_);
-  }
-  if (!update) return false;
-  c10::InferenceMode off(false);  // parameters are ordinary tensors; write them outside inference mode
-  torch::NoGradGuard no_grad;
-  auto params = model()->named_parameters(true);
-  auto buffers = model()->named_buffers(true);
-  for (const auto& [name, t] : update->first) {
-    torch::Tensor* target = params.find(name);
-    if (!target) target = buffers.find(name);
-    target->copy_(t);
-  }
-  version_ = update->second;
-  return true;
-}
-
 std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRequest>& requests) {
   c10::InferenceMode inference;
   auto& lm = model();
@@ -277,25 +242,6 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
                                histories_of(one));
     record(s, first[0].token, first[0].logprob);
     return s;
-  };
-
-  // After a weight swap: every live sequence's cache recomputed under the new weights.
-  auto recompute = [&](std::vector<Sequence>& live) {
-    std::vector<PagedRow> rows;
-    for (auto& s : live) rows.push_back({&s.pages, 0, std::vector<int64_t>(s.ids.begin(), s.ids.begin() + s.length)});
-    auto out = net.forward(cache, make_paged_batch(cache, rows));
-    if (!spec) return;
-    std::vector<PagedRow> mtp_rows;
-    int64_t s_max = 0;
-    for (auto& s : live) {
-      mtp_rows.push_back({&s.pages, 0, std::vector<int64_t>(s.ids.begin() + 1, s.ids.begin() + s.length)});
-      s_max = std::max<int64_t>(s_max, s.length - 1);
-    }
-    if (s_max > 0) net.forward_mtp(cache, make_paged_batch(cache, mtp_rows), out.hidden.narrow(1, 0, s_max));
-    for (size_t b = 0; b < live.size(); ++b) {
-      live[b].mtp_length = live[b].length - 1;
-      live[b].pending_h = {out.hidden[static_cast<int64_t>(b)][live[b].length - 1]};
-    }
   };
 
   auto plain_step = [&](std::vector<Sequence>& live) {
@@ -436,10 +382,6 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
     live.erase(std::remove_if(live.begin(), live.end(), [](const Sequence& s) { return s.done; }), live.end());
   };
   while (!waiting.empty() || !live.empty()) {
-    if (apply_pending_weights()) {
-      net.repack();
-      if (!live.empty()) recompute(live);
-    }
     // Admit waiting sequences while a row and their pages are free.
     while (!waiting.empty() && static_cast<int64_t>(live.size()) < options_.max_batch_rows) {
       const auto [ri, member] = waiting.front();

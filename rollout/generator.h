@@ -35,8 +35,8 @@ struct Completion {
   std::vector<int64_t> tokens;
   std::vector<float> logprobs;  // behaviour log-prob of each token
   std::string finish_reason;    // "eos" | "stop" | "length"
-  // Weight versions that sampled the first and the last token. Each forward uses one version;
-  // a swap between steps recomputes the sequence's cache under the new weights.
+  // Weight versions that sampled the first and the last token (the generator's version: weights
+  // change only between generate calls, so the two are equal; the wire keeps both).
   uint64_t version_start = 0, version_end = 0;
   uint64_t weight_version = 0;  // = version_end (older callers read this one)
 };
@@ -59,7 +59,7 @@ struct GeneratorOptions {
   int64_t cache_budget_bytes = 256ll << 20;  // paged latent cache size (main + MTP layers)
   int64_t page_size = 16;                    // positions per cache page
   int64_t speculative = 0;                   // MTP draft tokens per step: 0 = off, 1 = on
-  // Called after every decode step with the step count; may call Generator::set_weights.
+  // Called after every decode step with the step count (a rollout worker beats from it).
   std::function<void(int64_t step)> between_steps;
 };
 
@@ -82,10 +82,6 @@ class Generator {
   // not fit the cache budget): that request's result carries the error and the others complete.
   std::vector<GenerationResult> generate(const std::vector<GenerationRequest>& requests);
 
-  // Loads `state` (parameter name → tensor, names as CausalLM::named_parameters) as weight
-  // version `version`. Takes effect at the next step boundary, never inside a forward; live
-  // sequences then have their cache recomputed under the new weights. Safe from another thread.
-  void set_weights(const std::vector<std::pair<std::string, torch::Tensor>>& state, uint64_t version);
   // Records a new version for weights the caller changed in place (between generate calls only).
   void set_version(uint64_t version);
   uint64_t version() const { return version_; }
@@ -98,9 +94,6 @@ class Generator {
   GeneratorOptions options_;
   uint64_t version_ = 0;
   EngineStats stats_;
-  std::mutex pending_mutex_;
-  std::optional<std::pair<std::vector<std::pair<std::string, torch::Tensor>>, uint64_t>> pending_;
-  bool apply_pending_weights();  // true when the weights changed
 };
 
 // One-shot form: a Generator for this call.

@@ -48,33 +48,6 @@ TEST(WeightBlob, Fp32RolloutModelEqualsTheLearnerBitForBit) {
   EXPECT_EQ(weights_sha256(rollout), weights_sha256(learner));
 }
 
-TEST(WeightBlob, BlobStateFeedsSetWeightsStyleCopies) {
-  torch::NoGradGuard no_grad;
-  CausalLM learner(tiny()), scratch(tiny()), rollout(tiny());
-  init_weights(learner, 31);
-  init_weights(rollout, 32);
-  auto state = blob_state(scratch, publish_blob(learner, PublishFormat::kFp32, 1));
-  // What rollout::Generator::set_weights does with the state between steps.
-  auto params = rollout->named_parameters(true);
-  auto buffers = rollout->named_buffers(true);
-  for (auto& [name, t] : state) {
-    torch::Tensor* target = params.find(name);
-    if (!target) target = buffers.find(name);
-    ASSERT_NE(target, nullptr) << name;
-    target->copy_(t);
-  }
-  EXPECT_EQ(weights_sha256(rollout), weights_sha256(learner));
-  // The state is a copy: reusing the scratch model for the next version leaves it alone.
-  const std::string before = weights_sha256(rollout);
-  init_weights(scratch, 99);
-  for (auto& [name, t] : state) {
-    torch::Tensor* target = params.find(name);
-    if (!target) target = buffers.find(name);
-    target->copy_(t);
-  }
-  EXPECT_EQ(weights_sha256(rollout), before);
-}
-
 // bf16 and fp8: every rollout worker holds the same bits, equal to the learner's own quantization
 // of its weights (a model loaded from the learner's blob locally, no transport).
 TEST(WeightBlob, Bf16AndFp8RolloutModelsEqualTheLearnersQuantization) {

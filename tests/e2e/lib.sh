@@ -14,17 +14,7 @@ finish() { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; }
 tiny_setup() {
   "$GRPO" init --config "$SRC/model/configs/tiny_direct_q.json" --out "$work/base" --seed 2 >/dev/null 2>&1 || bad "init failed"
   for ((i = 0; i < $1; i++)); do echo "{\"tokens\": [0, $((10 + i)), $((20 + i))]}"; done > "$work/train.jsonl"
-  cat > "$work/reward.lua" <<'LUA'
-function reward(sample)
-  local low, n = 0, 0
-  for id in sample.completion:gmatch("%d+") do
-    n = n + 1
-    if tonumber(id) < 256 then low = low + 1 end
-  end
-  if n == 0 then return nil end
-  return low / n
-end
-LUA
+  cp "$SRC/tests/data/low_id_reward.lua" "$work/reward.lua"
 }
 
 # kill_learner_after_checkpoint RECIPE RUN_DIR STEP: runs `grpo train RECIPE` and SIGKILLs it from

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "actor/train_loop.h"
+#include "common/atomic_file.h"
 #include "common/jsonl.h"
 #include "learner/checkpoint_dir.h"  // remove_tree: std::filesystem::remove_all crashes with LibTorch linked
 #include "learner/recipe.h"
@@ -19,8 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A random tiny checkpoint, 8 token prompts and a reward paying the share of completion ids
-// below 256 (tests/e2e/lib.sh's tiny_setup), in a fresh folder.
+// A random tiny checkpoint, 8 token prompts and tests/data/low_id_reward.lua (what
+// tests/e2e/lib.sh's tiny_setup makes), in a fresh folder.
 std::string tiny_run_folder(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("grpo_train_" + name + "_" + std::to_string(::getpid()));
   grpo::learner::remove_tree(fs::path(dir).string());
@@ -30,17 +31,7 @@ std::string tiny_run_folder(const std::string& name) {
   model::save_checkpoint(lm, (dir / "base").string());
   std::ofstream prompts(dir / "train.jsonl");
   for (int i = 0; i < 8; ++i) prompts << "{\"tokens\": [0, " << 10 + i << ", " << 20 + i << "]}\n";
-  std::ofstream(dir / "reward.lua") << R"(
-function reward(sample)
-  local low, n = 0, 0
-  for id in sample.completion:gmatch("%d+") do
-    n = n + 1
-    if tonumber(id) < 256 then low = low + 1 end
-  end
-  if n == 0 then return nil end
-  return low / n
-end
-)";
+  std::ofstream(dir / "reward.lua") << read_file(std::string(GRPO_SOURCE_DIR) + "/tests/data/low_id_reward.lua");
   return dir.string();
 }
 

@@ -107,7 +107,7 @@ int run_subscriber(const std::string& endpoint, int versions, bool verify) {
 int run_trajectory_receiver(const std::string& endpoint, int warmup, int n) {
   zmq::context_t context(1);
   actor::WorkerLink link(endpoint, "reward-0-0", 64, context);
-  GRPO_CHECK(link.send(actor::Control{"hello", {}}, 60s), "hello not sent");
+  GRPO_CHECK(link.send(actor::Control{"hello", nlohmann::json::object()}, 60s), "hello not sent");
   for (int i = 0; i < warmup + n; ++i) {
     auto e = link.receive(60s);
     const auto* m = e ? std::get_if<actor::Message>(&*e) : nullptr;

@@ -132,7 +132,7 @@ std::string run_training(const learner::Recipe& recipe, const TrainRunOptions& r
                    saved.c_str());
     std::fprintf(stderr, "grpo train: resuming %s from %s\n", run_dir.c_str(), resume_from.path.c_str());
   }
-  fs::create_directories(run_dir + "/checkpoints");
+  fs::create_directories(run_dir);  // checkpoints/ is the Checkpointer's
   write_file_atomic(run_dir + "/config.json", recipe.resolved().dump(2) + "\n");
 
   Models models = load_models(recipe, resume_from.path);

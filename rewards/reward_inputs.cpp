@@ -16,20 +16,14 @@ std::string finish_reason_of(const json& j) {
 }
 
 // Builds the groups: with --completions, k completions per row; else the rows' own
-// completions, consecutive rows with equal prompts grouped.
-std::vector<SampleGroup> build_groups(const std::string& data_path, const std::vector<JsonlLine>& lines,
-                                      const std::string& comp_path, const std::vector<JsonlLine>* comp_lines) {
+// completions, consecutive rows with equal prompts grouped. Rows are read in place: each is
+// copied once, into its sample.
+std::vector<SampleGroup> build_groups(const std::string& data_path, const std::vector<JsonlLine>& rows,
+                                      const std::string& comp_path, const std::vector<JsonlLine>* completions) {
   std::vector<SampleGroup> groups;
-  std::vector<json> rows;
-  for (const auto& l : lines) {
-    if (!l.value.is_object())
-      throw file_error(data_path, "line " + std::to_string(l.line), "must be a JSON object with the row's fields");
-    rows.push_back(l.value);
-  }
-  std::vector<json> completion_values;
-  if (comp_lines)
-    for (const auto& l : *comp_lines) completion_values.push_back(l.value);
-  const std::vector<json>* completions = comp_lines ? &completion_values : nullptr;
+  for (const auto& r : rows)
+    if (!r.value.is_object())
+      throw file_error(data_path, "line " + std::to_string(r.line), "must be a JSON object with the row's fields");
   if (completions) {
     if (rows.empty() || completions->empty() || completions->size() % rows.size() != 0)
       throw file_error(comp_path, "",
@@ -37,16 +31,18 @@ std::vector<SampleGroup> build_groups(const std::string& data_path, const std::v
                            " data rows; expected a multiple of the row count (k completions per row)");
     const size_t k = completions->size() / rows.size();
     for (size_t r = 0; r < rows.size(); ++r) {
+      const json& row = rows[r].value;
       SampleGroup group;
       for (size_t c = 0; c < k; ++c) {
-        const json& line = (*completions)[r * k + c];
-        if (line.is_string()) {
-          group.push_back(reward_sample(rows[r], line.get<std::string>(), finish_reason_of(rows[r])));
-        } else if (line.is_object() && line.contains("completion") && line["completion"].is_string()) {
-          group.push_back(reward_sample(rows[r], line["completion"].get<std::string>(),
-                                        finish_reason_of(line.contains("finish_reason") ? line : rows[r])));
+        const JsonlLine& line = (*completions)[r * k + c];
+        const json& v = line.value;
+        if (v.is_string()) {
+          group.push_back(reward_sample(row, v.get<std::string>(), finish_reason_of(row)));
+        } else if (v.is_object() && v.contains("completion") && v["completion"].is_string()) {
+          group.push_back(reward_sample(row, v["completion"].get<std::string>(),
+                                        finish_reason_of(v.contains("finish_reason") ? v : row)));
         } else {
-          throw file_error(comp_path, "line " + std::to_string((*comp_lines)[r * k + c].line),
+          throw file_error(comp_path, "line " + std::to_string(line.line),
                            "expected a JSON string or an object with a string `completion`");
         }
       }
@@ -54,11 +50,12 @@ std::vector<SampleGroup> build_groups(const std::string& data_path, const std::v
     }
     return groups;
   }
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (!rows[i].contains("completion") || !rows[i]["completion"].is_string())
-      throw file_error(data_path, "line " + std::to_string(lines[i].line) + ": completion",
+  for (const auto& r : rows) {
+    const json& row = r.value;
+    if (!row.contains("completion") || !row["completion"].is_string())
+      throw file_error(data_path, "line " + std::to_string(r.line) + ": completion",
                        "missing or not a string; give each row a `completion` or pass --completions FILE.jsonl");
-    json sample = reward_sample(rows[i], rows[i]["completion"].get<std::string>(), finish_reason_of(rows[i]));
+    json sample = reward_sample(row, row["completion"].get<std::string>(), finish_reason_of(row));
     const bool same_prompt =
         !groups.empty() && groups.back().back().value("prompt", json()) == sample.value("prompt", json());
     if (!same_prompt) groups.emplace_back();
